@@ -1,0 +1,190 @@
+"""Benchmark harness: estimators x datasets x seeds -> CSV and a Markdown table.
+
+Not a test. Examples::
+
+    python benchmarks/run.py --dataset digits --seeds 5 --device cpu
+    python benchmarks/run.py --dataset mnist --estimators DEC IDEC --seeds 3 --device cuda
+
+Every row is one fit (pretraining included) timed end to end; the table gives
+mean and std over seeds. Hyperparameters are the estimator defaults plus the one
+documented setting per dataset family in ``SETTINGS`` below, never tuned on labels.
+"""
+
+import argparse
+import csv
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import skdeepcluster  # noqa: E402
+from skdeepcluster.metrics import clustering_report  # noqa: E402
+
+# One setting per dataset family (documented in benchmarks/README.rst).
+SETTINGS = {
+    # small tabular data (sklearn digits: 1,797 x 64)
+    "digits": {},
+    # MNIST images as flat rows: the papers' settings are the defaults
+    "mnist": {},
+    "mnist-test": {},
+}
+
+PAPER = {  # (dataset, estimator) -> reported ACC on MNIST-full
+    ("mnist", "AEKMeans"): 0.818,
+    ("mnist", "DEC"): 0.843,
+    ("mnist", "IDEC"): 0.881,
+}
+
+
+def load(name):
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        X, y = load_digits(return_X_y=True)
+        return (X / 16.0).astype(np.float32), y
+    from skdeepcluster.datasets import load_mnist
+
+    home = os.environ.get("SKDEEPCLUSTER_DATA_MNIST", str(HERE.parent.parent / "shared" / "data" / "mnist"))
+    return load_mnist(home, subset="all" if name == "mnist" else "test")
+
+
+class PeakRSS:
+    """Peak resident memory of this process while the block runs (sampled every 5 ms)."""
+
+    def __enter__(self):
+        self.peak = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _rss(self):
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _watch(self):
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self._rss())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def fit_one(name, X, y, seed, device, extra):
+    import torch
+
+    cls = getattr(skdeepcluster, name)
+    params = {"n_clusters": len(np.unique(y)), "random_state": seed, "device": device, **extra}
+    model = cls(**params)
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    with PeakRSS() as mem:
+        start = time.perf_counter()
+        labels = model.fit_predict(X)
+        if cuda:
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+    row = {"estimator": name, "seed": seed, **clustering_report(y, labels), "fit_s": seconds,
+           "host_peak_mb": mem.peak / 2**20,
+           "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else float("nan"),
+           "n_iter": getattr(model, "n_iter_", None)}
+    return row
+
+
+def warm_up(device):
+    import torch
+
+    if device.startswith("cuda"):
+        from skdeepcluster import AEKMeans
+
+        X = np.random.default_rng(0).random((512, 32), dtype=np.float32)
+        AEKMeans(n_clusters=2, pretrain_epochs=2, device=device, random_state=0).fit(X)
+        torch.cuda.synchronize()
+
+
+def describe_device(device):
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="digits", choices=sorted(SETTINGS))
+    parser.add_argument("--estimators", nargs="+", default=list(skdeepcluster.__all__[:-1]))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--param", action="append", default=[], help="NAME=VALUE passed to every estimator")
+    parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--tag", default="")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    extra = dict(SETTINGS[args.dataset])
+    for item in args.param:
+        key, value = item.split("=", 1)
+        extra[key] = eval(value, {})  # benchmark-only convenience: numbers and tuples
+    X, y = load(args.dataset)
+    warm_up(args.device)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
+    meta = {"dataset": args.dataset, "device": describe_device(args.device), "commit": commit or "unknown",
+            "torch": torch.__version__, "skdeepcluster": skdeepcluster.__version__,
+            "date": datetime.date.today().isoformat()}
+    rows = []
+    for name in args.estimators:
+        for seed in range(args.seeds):
+            row = fit_one(name, X, y, seed, args.device, extra)
+            rows.append(row)
+            print(f"{name:10s} seed={seed} acc={row['acc']:.4f} nmi={row['nmi']:.4f} ari={row['ari']:.4f} "
+                  f"fit={row['fit_s']:.1f}s host={row['host_peak_mb']:.0f}MB gpu={row['gpu_peak_mb']:.0f}MB", flush=True)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{args.dataset}_{'gpu' if args.device.startswith('cuda') else 'cpu'}{args.tag}"
+    with open(out / f"{stem}.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=[*rows[0], *meta])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, **meta})
+    table = markdown(rows, meta, args)
+    (out / f"{stem}.md").write_text(table)
+    print(table)
+
+
+def markdown(rows, meta, args):
+    lines = [f"# {meta['dataset']} on {meta['device']}", "",
+             f"Command: `python benchmarks/run.py {' '.join(sys.argv[1:])}`  ",
+             f"commit {meta['commit']}, torch {meta['torch']}, skdeepcluster {meta['skdeepcluster']}, {meta['date']}, "
+             f"{args.seeds} seeds (mean ± std)", "",
+             "| estimator | ACC | NMI | ARI | paper ACC | fit s | host peak MB | GPU peak MB |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name in dict.fromkeys(r["estimator"] for r in rows):
+        rs = [r for r in rows if r["estimator"] == name]
+
+        def ms(key, fmt="{:.3f}"):
+            v = np.array([r[key] for r in rs], dtype=float)
+            return (fmt + " ± " + fmt).format(v.mean(), v.std()) if np.isfinite(v).all() else "–"
+
+        paper = PAPER.get((meta["dataset"], name))
+        lines.append(f"| {name} | {ms('acc')} | {ms('nmi')} | {ms('ari')} | {paper if paper else '–'} | "
+                     f"{ms('fit_s', '{:.1f}')} | {ms('host_peak_mb', '{:.0f}')} | {ms('gpu_peak_mb', '{:.0f}')} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Autoencoders shared by the methods: fully connected and convolutional.
+
+Every autoencoder here takes flat rows ``(batch, n_features)`` and returns flat
+reconstructions, so the estimators and the training engine never reshape data;
+the convolutional one reshapes to ``image_shape`` inside ``encode``/``decode``.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["MLPAutoencoder", "ConvAutoencoder", "build_autoencoder", "glorot_init"]
+
+
+def glorot_init(module):
+    """Glorot-uniform weights and zero biases, as in the Keras code of DEC/IDEC."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(layer.weight)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+    return module
+
+
+def mlp(widths, activation=nn.ReLU, last_activation=False):
+    """Stack of ``Linear`` layers with ``widths[i] -> widths[i + 1]``."""
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if last_activation or i < len(widths) - 2:
+            layers.append(activation())
+    return nn.Sequential(*layers)
+
+
+class MLPAutoencoder(nn.Module):
+    """Fully connected autoencoder ``d - h1 - ... - hk - n_components`` and its mirror.
+
+    The embedding layer and the output layer are linear, every hidden layer
+    uses ReLU: the d-500-500-2000-10 network of DEC, IDEC, DCN and N2D.
+
+    Parameters
+    ----------
+    n_features : int
+        Input width ``d``.
+    hidden_dims : sequence of int
+        Widths of the encoder's hidden layers; the decoder mirrors them.
+    n_components : int
+        Width of the embedding.
+    """
+
+    def __init__(self, n_features, hidden_dims=(500, 500, 2000), n_components=10):
+        super().__init__()
+        self.n_features = n_features
+        self.n_components = n_components
+        widths = [n_features, *hidden_dims, n_components]
+        self.encoder = mlp(widths)
+        self.decoder = mlp(widths[::-1])
+        glorot_init(self)
+
+    def encode(self, x):
+        """``(batch, n_features) -> (batch, n_components)``."""
+        return self.encoder(x)
+
+    def decode(self, z):
+        """``(batch, n_components) -> (batch, n_features)``."""
+        return self.decoder(z)
+
+    def forward(self, x):
+        """Return the embedding and the reconstruction of ``x``."""
+        z = self.encode(x)
+        return z, self.decode(z)
+
+
+def _conv_out(size, kernel, stride, padding):
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+class ConvAutoencoder(nn.Module):
+    """Convolutional autoencoder of DCEC (Guo et al., 2017) for image rows.
+
+    Three stride-2 convolutions (kernels 5, 5, 3; channels 32, 64, 128 by
+    default), a linear embedding layer, and the mirrored transposed
+    convolutions. Rows are flat; ``image_shape=(C, H, W)`` says how to fold them.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(channels, height, width)`` of one row.
+    n_components : int
+        Width of the embedding.
+    channels : sequence of int
+        Output channels of the three convolutions.
+    """
+
+    kernels = (5, 5, 3)
+
+    def __init__(self, image_shape, n_components=10, channels=(32, 64, 128)):
+        super().__init__()
+        if len(channels) != len(self.kernels):
+            raise ValueError(f"channels must have {len(self.kernels)} entries, got {len(channels)}.")
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.n_features = math.prod(self.image_shape)
+        self.n_components = n_components
+        c_in, h, w = self.image_shape
+        encoder, decoder, sizes = [], [], [(h, w)]
+        widths = [c_in, *channels]
+        for k, (a, b) in zip(self.kernels, zip(widths[:-1], widths[1:])):
+            pad = k // 2 if k > 3 else 0  # 'same'-like padding for 5x5, 'valid' for the last 3x3
+            encoder += [nn.Conv2d(a, b, k, stride=2, padding=pad), nn.ReLU()]
+            h, w = _conv_out(h, k, 2, pad), _conv_out(w, k, 2, pad)
+            if h < 1 or w < 1:
+                raise ValueError(f"image_shape={self.image_shape} is too small for three stride-2 convolutions.")
+            sizes.append((h, w))
+        self._sizes = sizes
+        self._code_shape = (channels[-1], h, w)
+        self.encoder = nn.Sequential(*encoder, nn.Flatten(), nn.Linear(math.prod(self._code_shape), n_components))
+        self.expand = nn.Linear(n_components, math.prod(self._code_shape))
+        for k, (a, b) in zip(self.kernels[::-1], zip(widths[::-1][:-1], widths[::-1][1:])):
+            pad = k // 2 if k > 3 else 0
+            decoder.append(nn.ConvTranspose2d(a, b, k, stride=2, padding=pad))
+        self.decoder = nn.ModuleList(decoder)
+        glorot_init(self)
+
+    def encode(self, x):
+        """``(batch, C*H*W) -> (batch, n_components)``."""
+        return self.encoder(x.reshape(-1, *self.image_shape))
+
+    def decode(self, z):
+        """``(batch, n_components) -> (batch, C*H*W)``."""
+        h = torch.relu(self.expand(z)).reshape(-1, *self._code_shape)
+        targets = self._sizes[::-1][1:]
+        for i, (layer, size) in enumerate(zip(self.decoder, targets)):
+            h = layer(h, output_size=size)
+            if i < len(self.decoder) - 1:
+                h = torch.relu(h)
+        return h.reshape(h.shape[0], -1)
+
+    def forward(self, x):
+        """Return the embedding and the reconstruction of ``x``."""
+        z = self.encode(x)
+        return z, self.decode(z)
+
+
+def build_autoencoder(n_features, hidden_dims, n_components, image_shape=None):
+    """The library's default autoencoder for rows of width ``n_features``.
+
+    A :class:`ConvAutoencoder` when ``image_shape`` is given, else an
+    :class:`MLPAutoencoder` with ``hidden_dims``.
+    """
+    if image_shape is not None:
+        return ConvAutoencoder(image_shape, n_components)
+    return MLPAutoencoder(n_features, hidden_dims, n_components)

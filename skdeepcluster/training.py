@@ -1,0 +1,377 @@
+"""The training engine: skorch pretraining, the joint-phase loop helpers, history and progress.
+
+Autoencoder pretraining runs through :class:`AutoencoderNet`, a skorch
+``NeuralNet`` trained with ``y=None``, so skorch's callbacks (EarlyStopping,
+LRScheduler, Checkpoint, ...) work on it. The joint clustering phases are plain
+loops built from :func:`minibatches`, :class:`LossAccumulator` and
+:class:`TrainingLog`; both kinds of phase write to the same ``history_`` and
+drive the same progress display.
+
+The data tensor lives on the training device for the whole fit: batches are
+slices of it, never host-to-device copies.
+"""
+
+import math
+import os
+import sys
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+from sklearn.cluster import KMeans
+
+from .losses import reconstruction_loss
+
+__all__ = [
+    "TrainingDivergedError",
+    "DeviceBatchIterator",
+    "AutoencoderNet",
+    "TrainingLog",
+    "LossAccumulator",
+    "TrainStep",
+    "minibatches",
+    "batched_apply",
+    "pretrain_autoencoder",
+    "kmeans_centers",
+]
+
+
+#: Replay training steps as CUDA graphs on CUDA devices (set SKDEEPCLUSTER_CUDA_GRAPHS=0 to turn off).
+CUDA_GRAPHS = os.environ.get("SKDEEPCLUSTER_CUDA_GRAPHS", "1") != "0"
+
+
+class TrainingDivergedError(FloatingPointError):
+    """A loss term became NaN or infinite during training."""
+
+
+class DeviceBatchIterator:
+    """Mini-batches of a tensor that already sits on its device.
+
+    A skorch ``iterator_train``/``iterator_valid`` replacement for
+    ``DataLoader``: a batch is an index into the device tensor, so there is no
+    per-sample collation and no host-device copy. Yields ``(X_batch, None)``.
+    """
+
+    def __init__(self, dataset, batch_size=256, shuffle=False):
+        self.X = dataset.X if hasattr(dataset, "X") else dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+
+    def __len__(self):
+        return math.ceil(len(self.X) / self.batch_size)
+
+    def __iter__(self):
+        for index in minibatches(len(self.X), self.batch_size, self.X.device, self.shuffle):
+            yield self.X[index], None
+
+
+def minibatches(n_samples, batch_size, device, shuffle=True):
+    """Index tensors (or slices) covering ``range(n_samples)`` in batches.
+
+    Shuffling draws one permutation on ``device`` from torch's current
+    generator, which the estimators seed for the duration of ``fit``.
+    """
+    if not shuffle:
+        for start in range(0, n_samples, batch_size):
+            yield slice(start, start + batch_size)
+        return
+    order = torch.randperm(n_samples, device=device)
+    for start in range(0, n_samples, batch_size):
+        yield order[start : start + batch_size]
+
+
+@torch.no_grad()
+def batched_apply(fn, X, batch_size=4096):
+    """``fn`` over row blocks of the device tensor ``X``, concatenated (no grad)."""
+    if len(X) <= batch_size:
+        return fn(X)
+    return torch.cat([fn(X[index]) for index in minibatches(len(X), batch_size, X.device, False)])
+
+
+class LossAccumulator:
+    """Sums loss terms on the device and reads them back once per epoch.
+
+    ``add(batch_size, reconstruction=t1, kl=t2)`` keeps sample-weighted sums as
+    tensors, so the training loop never waits for the GPU; ``means()`` makes one
+    transfer.
+    """
+
+    def __init__(self):
+        self._sums = {}
+        self._count = 0
+
+    def add(self, batch_size, **terms):
+        for name, value in terms.items():
+            value = value.detach() * batch_size
+            self._sums[name] = self._sums[name] + value if name in self._sums else value
+        self._count += batch_size
+
+    def means(self):
+        if not self._sums:
+            return {}
+        values = torch.stack(list(self._sums.values())).double().cpu().tolist()
+        out = {name: v / max(self._count, 1) for name, v in zip(self._sums, values)}
+        self._sums, self._count = {}, 0
+        return out
+
+
+class TrainingLog:
+    """Per-epoch history of every loss term, a progress bar, and divergence checks.
+
+    ``history`` is ``{phase: {term: [value per epoch]}}``; estimators expose it
+    as ``history_``. ``verbose=1`` shows a progress bar per phase with the
+    latest loss terms; ``verbose>=2`` also writes one line per epoch.
+    """
+
+    def __init__(self, verbose=0):
+        self.verbose = verbose
+        self.history = {}
+        self._bar = None
+        self._epoch = {}
+
+    @contextmanager
+    def phase(self, name, total=None):
+        """Open a training phase: a fresh progress bar for ``total`` epochs."""
+        self.history.setdefault(name, {})
+        self._epoch[name] = 0
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, desc=name, leave=True, dynamic_ncols=True)
+        try:
+            yield self
+        finally:
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
+
+    def record(self, phase, **terms):
+        """Append one epoch of ``terms`` to ``phase``; raise if any is not finite."""
+        self._epoch[phase] = epoch = self._epoch.get(phase, 0) + 1
+        store = self.history.setdefault(phase, {})
+        for name, value in terms.items():
+            value = float(value)
+            if not math.isfinite(value):
+                raise TrainingDivergedError(
+                    f"The {name} loss became {value} at epoch {epoch} of the {phase} phase; "
+                    "lower the learning rate or check the input scale."
+                )
+            store.setdefault(name, []).append(value)
+        if self._bar is not None:
+            self._bar.set_postfix({k: f"{float(v):.4g}" for k, v in terms.items()}, refresh=False)
+            self._bar.update(1)
+            if self.verbose >= 2:
+                text = ", ".join(f"{k}={float(v):.5g}" for k, v in terms.items())
+                self._bar.write(f"[{phase}] epoch {epoch}: {text}", file=sys.stderr)
+
+
+class TrainStep:
+    """One optimisation step: ``zero_grad``, ``loss_fn(*inputs)``, backward, optional clipping, ``step``.
+
+    ``loss_fn`` returns ``(loss, terms)`` with ``terms`` a dict of detached-able
+    tensors; calling the step returns ``terms``. On a CUDA device the step is
+    captured once as a CUDA graph and then replayed, so a small network's step
+    costs two kernel launches instead of a hundred: inputs are copied into
+    static buffers, and a batch of another shape (the last, partial batch) runs
+    eagerly. Everything ``loss_fn`` reads besides its inputs must be updated in
+    place (``tensor.copy_``) between steps. The optimizer must be capturable
+    (Adam with ``capturable=True``; SGD as it is).
+    """
+
+    warmup_steps = 3
+
+    def __init__(self, loss_fn, optimizer, max_grad_norm=None, graph=None):
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        self.max_grad_norm = max_grad_norm
+        self.params = [p for group in optimizer.param_groups for p in group["params"]]
+        self.graph = graph
+        self._calls = 0
+        self._graph = None
+
+    def _eager(self, *inputs):
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, terms = self.loss_fn(*inputs)
+        loss.backward()
+        if self.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
+        self.optimizer.step()
+        return terms
+
+    def __call__(self, *inputs):
+        use_graph = self.graph if self.graph is not None else CUDA_GRAPHS
+        if not (use_graph and inputs[0].is_cuda):
+            return self._eager(*inputs)
+        if self._graph is not None:
+            if any(x.shape != s.shape for x, s in zip(inputs, self._static_inputs)):
+                return self._eager(*inputs)
+            for static, x in zip(self._static_inputs, inputs):
+                static.copy_(x)
+            self._graph.replay()
+            return {k: v.clone() for k, v in self._static_terms.items()}
+        self._calls += 1
+        if self._calls <= self.warmup_steps:
+            # Warm-up steps run on a side stream, as graph capture requires.
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                terms = self._eager(*inputs)
+            torch.cuda.current_stream().wait_stream(stream)
+            return terms
+        self._static_inputs = [x.clone() for x in inputs]
+        self._graph = torch.cuda.CUDAGraph()
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.cuda.graph(self._graph):
+            loss, terms = self.loss_fn(*self._static_inputs)
+            loss.backward()
+            if self.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
+            self.optimizer.step()
+        self._static_terms = {k: v.detach() for k, v in terms.items()}
+        self._graph.replay()
+        return {k: v.clone() for k, v in self._static_terms.items()}
+
+
+class _LogCallback(Callback):
+    """Forwards skorch's per-epoch train loss into a :class:`TrainingLog`."""
+
+    def __init__(self, log, phase, term="reconstruction"):
+        self.log = log
+        self.phase = phase
+        self.term = term
+
+    def on_epoch_end(self, net, **kwargs):
+        self.log.record(self.phase, **{self.term: net.history[-1, "train_loss"]})
+
+
+class AutoencoderNet(NeuralNet):
+    """skorch ``NeuralNet`` that trains an autoencoder with ``y=None``.
+
+    The module's ``forward`` returns ``(embedding, reconstruction)``; the loss
+    is the criterion (MSE by default) between the reconstruction and the input.
+    Batches come from :class:`DeviceBatchIterator` and the epoch loss is read
+    back once per epoch, not once per batch, so the GPU is never stalled.
+    """
+
+    def __init__(
+        self,
+        module,
+        *args,
+        criterion=torch.nn.MSELoss,
+        optimizer=torch.optim.Adam,
+        train_split=None,
+        iterator_train=DeviceBatchIterator,
+        iterator_valid=DeviceBatchIterator,
+        iterator_train__shuffle=True,
+        verbose=0,
+        **kwargs,
+    ):
+        super().__init__(
+            module,
+            *args,
+            criterion=criterion,
+            optimizer=optimizer,
+            train_split=train_split,
+            iterator_train=iterator_train,
+            iterator_valid=iterator_valid,
+            iterator_train__shuffle=iterator_train__shuffle,
+            verbose=verbose,
+            **kwargs,
+        )
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        _, reconstruction = y_pred
+        return self.criterion_(reconstruction, X)
+
+    def initialize_optimizer(self, *args, **kwargs):
+        self._graphed_step = None
+        return super().initialize_optimizer(*args, **kwargs)
+
+    def _reconstruction_step(self, X):
+        loss = self.get_loss(self.module_(X), None, X=X, training=True)
+        return loss, {"loss": loss}
+
+    def train_step(self, batch, **fit_params):
+        """skorch's step, or a replayed CUDA graph of it when :meth:`graphable`."""
+        if not self.graphable(fit_params):
+            return super().train_step(batch, **fit_params)
+        if getattr(self, "_graphed_step", None) is None:
+            self._graphed_step = TrainStep(self._reconstruction_step, self.optimizer_)
+        self.module_.train()
+        return {"loss": self._graphed_step(batch[0])["loss"], "y_pred": None}
+
+    def graphable(self, fit_params=None):
+        """CUDA graphs need a CUDA device, a capturable optimizer, and no per-step callbacks.
+
+        Extra callbacks (an LR scheduler, gradient clipping) may change what a
+        step does, so they get skorch's ordinary eager step.
+        """
+        extra = [name for name, _ in self.callbacks_ if name not in self._graph_safe_callbacks]
+        return (
+            CUDA_GRAPHS
+            and torch.device(self.device).type == "cuda"
+            and not fit_params
+            and not extra
+            and getattr(self, "optimizer__capturable", False)
+        )
+
+    _graph_safe_callbacks = {"epoch_timer", "train_loss", "valid_loss", "print_log", "skdeepcluster_log"}
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if iterator is None:
+            return
+        losses, sizes = [], []
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            losses.append(step["loss"].detach())
+            sizes.append(len(batch[0]))
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        # One device-to-host transfer per epoch instead of one per batch.
+        for loss, size in zip(torch.stack(losses).double().cpu().tolist(), sizes):
+            self.history.record_batch(prefix + "_loss", loss)
+            self.history.record_batch(prefix + "_batch_size", size)
+        self.history.record(prefix + "_batch_count", len(sizes))
+
+
+def pretrain_autoencoder(module, X, *, epochs, batch_size, lr, log, callbacks=None, phase="pretrain"):
+    """Train ``module`` to reconstruct the device tensor ``X`` with Adam.
+
+    Returns the fitted :class:`AutoencoderNet`, whose ``history`` is skorch's;
+    the per-epoch reconstruction loss also goes to ``log`` under ``phase``.
+    """
+    fused = {"optimizer__fused": True, "optimizer__capturable": True} if X.device.type == "cuda" else {}
+    net = AutoencoderNet(
+        module,
+        **fused,
+        lr=lr,
+        max_epochs=epochs,
+        batch_size=batch_size,
+        device=X.device,
+        callbacks=[("skdeepcluster_log", _LogCallback(log, phase)), *list(callbacks or [])],
+    )
+    if epochs == 0:
+        return net.initialize()
+    with log.phase(phase, total=epochs):
+        net.fit(X, None)
+    return net
+
+
+def kmeans_centers(Z, n_clusters, random_state, n_init=20):
+    """Fit k-means on embeddings ``Z`` (tensor) and return ``(centers, labels)`` as tensors.
+
+    The centres initialise the clustering layer of DEC, IDEC, DCN, SDCN and
+    their relatives (20 restarts, as in their papers).
+    """
+    km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=random_state)
+    labels = km.fit_predict(Z.detach().cpu().double().numpy())
+    centers = torch.as_tensor(km.cluster_centers_, dtype=Z.dtype, device=Z.device)
+    return centers, torch.as_tensor(labels.astype(np.int64), device=Z.device)
+
+
+def autoencoder_loss(module, x):
+    """Reconstruction loss of ``module`` on ``x``, with the embedding: ``(z, loss)``."""
+    z, x_hat = module(x)
+    return z, reconstruction_loss(x_hat, x)
