@@ -14,6 +14,7 @@ slices of it, never host-to-device copies.
 import math
 import os
 import sys
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -211,6 +212,13 @@ class TrainStep:
                 static.copy_(x)
             self._graph.replay()
             return {k: v.clone() for k, v in self._static_terms.items()}
+        with warnings.catch_warnings():
+            # Warm-up runs on a side stream; autograd notes that the parameters'
+            # gradient accumulators were made on the default stream. Harmless here.
+            warnings.filterwarnings("ignore", message=".*AccumulateGrad node's stream", category=UserWarning)
+            return self._warm_up_or_capture(*inputs)
+
+    def _warm_up_or_capture(self, *inputs):
         self._calls += 1
         if self._calls <= self.warmup_steps:
             # Warm-up steps run on a side stream, as graph capture requires.
