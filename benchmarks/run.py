@@ -12,6 +12,7 @@ documented setting per dataset family in ``SETTINGS`` below, never tuned on labe
 
 import argparse
 import csv
+import gc
 import datetime
 import os
 import platform
@@ -87,7 +88,9 @@ def fit_one(name, X, y, seed, device, extra):
     params = {"n_clusters": len(np.unique(y)), "random_state": seed, "device": device, **extra}
     model = cls(**params)
     cuda = device.startswith("cuda")
+    gc.collect()
     if cuda:
+        torch.cuda.empty_cache()
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     with PeakRSS() as mem:
@@ -142,7 +145,7 @@ def main(argv=None):
     X, y = load(args.dataset)
     warm_up(args.device)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
-    meta = {"dataset": args.dataset, "device": describe_device(args.device), "commit": commit or "unknown",
+    meta = {"dataset": args.dataset, "device": describe_device(args.device), "commit": commit or os.environ.get("SKDEEPCLUSTER_COMMIT", "unknown"),
             "torch": torch.__version__, "skdeepcluster": skdeepcluster.__version__,
             "date": datetime.date.today().isoformat()}
     rows = []

@@ -364,6 +364,7 @@ def pretrain_autoencoder(module, X, *, epochs, batch_size, lr, log, callbacks=No
         return net.initialize()
     with log.phase(phase, total=epochs):
         net.fit(X, None)
+    net._graphed_step = None  # frees the CUDA graph's memory pool now rather than at garbage collection
     return net
 
 
