@@ -1,0 +1,42 @@
+"""Sphinx configuration: numpydoc API reference, user guide, sphinx-gallery examples."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(".."))
+
+import skdeepcluster  # noqa: E402
+
+project = "skdeepcluster"
+author = "the skdeepcluster developers"
+copyright = "2026, the skdeepcluster developers"
+version = release = skdeepcluster.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.intersphinx",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+]
+
+autosummary_generate = True
+autodoc_default_options = {"members": True, "inherited-members": False}
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip"]
+html_theme = "alabaster"
+html_static_path = ["_static"]
+intersphinx_mapping = {}  # no network here: no cross-project links
+
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"plot_",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "abort_on_example_error": True,
+}
+
+suppress_warnings = ["config.cache"]
