@@ -8,6 +8,8 @@ FAMILIES = {
     "AEKMeans": ("multistage", "any numeric rows"),
     "DEC": ("simultaneous", "any numeric rows; image_shape for images"),
     "IDEC": ("simultaneous", "any numeric rows; image_shape for images"),
+    "DSCNet": ("subspace", "any numeric rows; image_shape for images; transductive (n_landmarks to scale)"),
+    "DMSC": ("subspace", "modalities as column blocks (view_sizes) or a list of arrays"),
 }
 
 

@@ -2,5 +2,6 @@
 
 from ._aekmeans import AEKMeans
 from ._dec import DEC, IDEC
+from ._subspace import DMSC, DSCNet
 
-__all__ = ["AEKMeans", "DEC", "IDEC"]
+__all__ = ["AEKMeans", "DEC", "DMSC", "DSCNet", "IDEC"]

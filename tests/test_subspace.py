@@ -1,0 +1,194 @@
+"""DSC-Net and DMSC: subspace recovery, post-processing of C, fusion modes, memory guard, out-of-sample."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.cluster import KMeans
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import skdeepcluster.cluster._subspace as subspace
+from skdeepcluster import DMSC, DSCNet
+from skdeepcluster.cluster._subspace import subspace_affinity, threshold_coefficients
+from skdeepcluster.datasets import make_multimodal, make_subspaces
+from skdeepcluster.metrics import clustering_accuracy
+from skdeepcluster.nn import SelfExpressive
+
+# A linear autoencoder keeps a union of linear subspaces a union of linear subspaces.
+LINEAR = dict(hidden_dims=(), n_components=12, pretrain_epochs=60, batch_size=32, max_iter=60, lr=1e-3,
+              self_expression_weight=20.0, thresh_ratio=0.5, subspace_dim=3, device="cpu", random_state=0)
+TINY = dict(hidden_dims=(16,), n_components=4, pretrain_epochs=2, batch_size=32, max_iter=3, device="cpu", random_state=0)
+
+
+@pytest.fixture(scope="module")
+def subspaces():
+    return make_subspaces(n_samples=300, n_subspaces=3, n_features=30, subspace_dim=3, noise=0.01, random_state=0)
+
+
+def test_self_expressive_layer_has_zero_diagonal_and_penalties():
+    layer = SelfExpressive(4, init=0.5)
+    C = layer.coefficients().detach()
+    torch.testing.assert_close(C, 0.5 * (torch.ones(4, 4) - torch.eye(4)))
+    z = torch.arange(8.0).reshape(4, 2)
+    torch.testing.assert_close(layer(z).detach(), C @ z)
+    assert layer.penalty(1).item() == pytest.approx(12 * 0.5)
+    assert layer.penalty(2).item() == pytest.approx(12 * 0.25)
+
+
+def test_threshold_keeps_the_largest_entries_up_to_the_ratio():
+    C = np.array([[0.0, 1.0, 4.0], [3.0, 0.0, -1.0], [-2.0, 1.0, 0.0], [1.0, 2.0, 0.0]])
+    # column 0: |3|,|-2|,|1| (mass 6); 0.4 * 6 = 2.4 is exceeded by 3 alone; 0.5 * 6 = 3 needs 3 and -2.
+    np.testing.assert_array_equal(threshold_coefficients(C, 0.4)[:, 0], [0, 3, 0, 0])
+    np.testing.assert_array_equal(threshold_coefficients(C, 0.5)[:, 0], [0, 3, -2, 0])
+    # column 1: 2, 1, 1 (mass 4); 0.5 * 4 = 2 is reached, not exceeded, by 2: one of the 1s is kept too.
+    assert np.count_nonzero(threshold_coefficients(C, 0.5)[:, 1]) == 2
+    np.testing.assert_array_equal(threshold_coefficients(C, 0.5)[:, 2], [4, 0, 0, 0])
+    np.testing.assert_array_equal(threshold_coefficients(C, 1.0), C)
+
+
+def test_affinity_of_a_hand_checked_block_matrix():
+    # Blocks {0,1,2} (J - I, singular values 2, 1, 1) and {3,4} (3(J - I), singular values 3, 3).
+    # With K=2, d=1 the top r=3 singular vectors are the whole second block and (1,1,1)/sqrt(3):
+    # rows 0-2 of U all become (0, 0, 1) after normalising, rows 3 and 4 are orthonormal.
+    C = np.zeros((5, 5))
+    C[:3, :3] = 1 - np.eye(3)
+    C[3:, 3:] = 3 * (1 - np.eye(2))
+    expected = np.zeros((5, 5))
+    expected[:3, :3] = 1
+    expected[3:, 3:] = np.eye(2)
+    np.testing.assert_allclose(subspace_affinity(C, 2, 1, 2.0), expected, atol=1e-10)
+    # An asymmetric C is symmetrised first.
+    upper = np.triu(C) * 2
+    np.testing.assert_allclose(subspace_affinity(upper, 2, 1, 2.0), expected, atol=1e-10)
+
+
+def test_union_of_subspaces_is_recovered_where_kmeans_fails(subspaces):
+    X, y = subspaces
+    kmeans = KMeans(3, n_init=10, random_state=0).fit_predict(X)
+    assert clustering_accuracy(y, kmeans) < 0.7
+    model = DSCNet(n_clusters=3, **LINEAR).fit(X)
+    assert clustering_accuracy(y, model.labels_) >= 0.95
+    assert model.transform(X).shape == (300, 12)
+    assert set(model.history_["self_expression"]) == {"reconstruction", "coefficients", "self_expression"}
+
+
+def test_l1_regularization_runs(subspaces):
+    X, y = subspaces
+    model = DSCNet(n_clusters=3, **{**LINEAR, "regularization": "l1", "coefficient_weight": 0.1}).fit(X)
+    assert clustering_accuracy(y, model.labels_) >= 0.9
+
+
+def test_predict_codes_new_samples_over_the_training_codes(subspaces):
+    X, y = subspaces
+    model = DSCNet(n_clusters=3, **LINEAR).fit(X[:200])
+    # new points of the same subspaces get the label of their subspace's training cluster
+    new = model.predict(X[200:])
+    assert clustering_accuracy(y[200:], new) >= 0.9
+    assert clustering_accuracy(y[:200], model.predict(X[:200])) >= 0.9
+    # the same names as in fit: each subspace's majority label agrees between labels_ and predict
+    for k in range(3):
+        assert np.bincount(new[y[200:] == k]).argmax() == np.bincount(model.labels_[y[:200] == k]).argmax()
+
+
+def test_scalable_mode_self_expresses_landmarks_only(subspaces, monkeypatch):
+    X, y = subspaces
+    sizes = []
+    original = SelfExpressive.__init__
+
+    def spy(self, n_samples, init=1e-4):
+        sizes.append(n_samples)
+        original(self, n_samples, init)
+
+    monkeypatch.setattr(SelfExpressive, "__init__", spy)
+    model = DSCNet(n_clusters=3, n_landmarks=180, **LINEAR).fit(X)
+    assert sizes == [180] and model.landmark_indices_.shape == (180,)
+    assert model.labels_.shape == (300,)
+    assert clustering_accuracy(y, model.labels_) >= 0.95
+
+
+def test_memory_estimate_raises_before_allocating(subspaces, monkeypatch):
+    X, _ = subspaces
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("allocated")
+
+    monkeypatch.setattr(subspace, "SelfExpressive", type("Forbidden", (), {"__init__": forbidden,
+                                                                              "memory_bytes": SelfExpressive.memory_bytes}))
+    monkeypatch.setattr(subspace.AutoencoderClusterMixin, "_pretrained_autoencoder", forbidden)
+    with pytest.raises(ValueError, match=r"300 x 300 .*max_memory_gb=0.001.*n_landmarks=\d+"):
+        DSCNet(n_clusters=3, max_memory_gb=1e-3, device="cpu").fit(X)
+    with pytest.raises(ValueError, match=r"max_memory_gb"):
+        DMSC(n_clusters=3, max_memory_gb=1e-3, device="cpu").fit(X)
+    # MNIST-full in one piece: 4.9e9 coefficients, about 110 GiB on the device.
+    with pytest.raises(ValueError, match=r"70000 x 70000 .*109\.5 GiB on the device"):
+        DSCNet()._check_memory(70000)
+    DSCNet()._check_memory(10000)  # a 10,000-sample subset fits the default limit
+
+
+@pytest.mark.parametrize(
+    "fusion, how",
+    [(f, h) for f in ("early", "intermediate", "late") for h in ("sum", "max", "concat")] + [("affinity", "sum")],
+)
+def test_every_fusion_mode_runs(fusion, how, monkeypatch):
+    views, y = make_multimodal(n_samples=60, n_subspaces=3, view_sizes=(12, 12), random_state=0)
+    layers, calls = [], []
+    original_forward = SelfExpressive.forward
+
+    def forward(self, z):
+        if self not in layers:
+            layers.append(self)
+        calls.append(z.shape)
+        return original_forward(self, z)
+
+    monkeypatch.setattr(SelfExpressive, "forward", forward)
+    model = DMSC(n_clusters=3, fusion=fusion, fusion_function=how, **TINY).fit(views)
+    assert model.labels_.shape == (60,) and model.view_sizes_ == [12, 12]
+    assert len(layers) == 1  # one C in every mode
+    n_codes = 2 if fusion == "affinity" else 1
+    assert len(calls) == n_codes * TINY["max_iter"]  # affinity: both modalities go through the same C
+    width = {"concat": 8}.get(how, 4) if fusion == "late" else (8 if fusion == "affinity" else 4)
+    assert model.transform(views).shape == (60, width)
+    assert model.predict(np.hstack(views)).shape == (60,)
+
+
+def test_dmsc_affinity_fusion_recovers_multimodal_subspaces():
+    views, y = make_multimodal(n_samples=240, n_subspaces=3, view_sizes=(30, 20), noise=(0.01, 0.01), random_state=1)
+    params = {**LINEAR, "n_components": 8}
+    model = DMSC(n_clusters=3, fusion="affinity", reconstruction_weights=[0.6, 0.1], **params).fit(views)
+    assert clustering_accuracy(y, model.labels_) >= 0.95
+    stacked = DMSC(n_clusters=3, view_sizes=[30, -1], **params).fit(np.hstack(views))
+    assert stacked.view_sizes_ == [30, 20]
+
+
+def test_dmsc_input_errors():
+    views, _ = make_multimodal(n_samples=30, n_subspaces=3, view_sizes=(6, 4), random_state=0)
+    X = np.hstack(views)
+    with pytest.raises(ValueError, match=r"view_sizes=\[6, 5\] adds up to 11 features, but X has 10"):
+        DMSC(n_clusters=3, view_sizes=[6, 5], **TINY).fit(X)
+    with pytest.raises(ValueError, match="different numbers of rows"):
+        DMSC(n_clusters=3, **TINY).fit([views[0], views[1][:20]])
+    with pytest.raises(ValueError, match=r"view_sizes=\[4, 6\] does not match .* \[6, 4\]"):
+        DMSC(n_clusters=3, view_sizes=[4, 6], **TINY).fit(views)
+    with pytest.raises(ValueError, match="needs modalities of one width"):
+        DMSC(n_clusters=3, fusion="early", fusion_function="sum", **TINY).fit(views)
+    with pytest.raises(ValueError, match="reconstruction_weights has 3 entries"):
+        DMSC(n_clusters=3, reconstruction_weights=[1, 1, 1], **TINY).fit(views)
+    with pytest.raises(ValueError, match=r"image_shape \(1, 2, 2\) of modality 0 has 4 values"):
+        DMSC(n_clusters=3, image_shape=[(1, 2, 2), None], **TINY).fit(views)
+    model = DMSC(n_clusters=3, **TINY).fit(views)
+    with pytest.raises(ValueError, match=r"widths \[4, 6\], but the model was fitted on \[6, 4\]"):
+        model.predict([views[1], views[0]])
+
+
+def test_dmsc_image_modalities_use_convolutions():
+    rng = np.random.default_rng(0)
+    X = rng.random((24, 2 * 144), dtype=np.float32)
+    for fusion in ("affinity", "early"):
+        model = DMSC(n_clusters=2, view_sizes=[144, 144], image_shape=(1, 12, 12), fusion=fusion,
+                     fusion_function="concat", **{**TINY, "n_components": 3}).fit(X)
+        assert "ConvAutoencoder" in {type(m).__name__ for m in model.network_.modules()}
+        assert model.labels_.shape == (24,)
+
+
+@parametrize_with_checks([DMSC(view_sizes=[1, -1], **{**TINY, "max_iter": 20, "pretrain_epochs": 10})])
+def test_dmsc_with_view_sizes_passes_sklearn_checks(estimator, check):
+    check(estimator)
