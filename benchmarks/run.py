@@ -122,7 +122,8 @@ def describe_device(device):
 
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
-    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"CPU, {cores} cores ({platform.machine()}, torch threads {torch.get_num_threads()})"
 
 
 def main(argv=None):
@@ -134,7 +135,10 @@ def main(argv=None):
     parser.add_argument("--param", action="append", default=[], help="NAME=VALUE passed to every estimator")
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--tag", default="")
+    parser.add_argument("--combine", nargs="+", metavar="CSV", help="merge result CSVs into one table and exit")
     args = parser.parse_args(argv)
+    if args.combine:
+        return combine(args.combine, args.out, args.tag)
 
     import torch
 
@@ -164,6 +168,28 @@ def main(argv=None):
         writer.writeheader()
         for row in rows:
             writer.writerow({**row, **meta})
+    table = markdown(rows, meta, args)
+    (out / f"{stem}.md").write_text(table)
+    print(table)
+
+
+def combine(paths, out, tag):
+    """Merge CSVs written by parallel runs (same dataset and device) into one CSV and table."""
+    rows, meta = [], None
+    for path in paths:
+        with open(path) as f:
+            for r in csv.DictReader(f):
+                meta = {k: r[k] for k in ("dataset", "device", "commit", "torch", "skdeepcluster", "date")}
+                rows.append({k: (float(v) if k in ("acc", "nmi", "ari", "fit_s", "host_peak_mb", "gpu_peak_mb") else v)
+                             for k, v in r.items()})
+    seeds = max(int(r["seed"]) for r in rows) + 1
+    args = argparse.Namespace(seeds=seeds)
+    stem = f"{meta['dataset']}_{'gpu' if 'cuda' in meta['device'].lower() or 'nvidia' in meta['device'].lower() else 'cpu'}{tag}"
+    out = Path(out)
+    with open(out / f"{stem}.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
     table = markdown(rows, meta, args)
     (out / f"{stem}.md").write_text(table)
     print(table)
