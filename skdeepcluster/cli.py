@@ -8,6 +8,9 @@ FAMILIES = {
     "AEKMeans": ("multistage", "any numeric rows"),
     "DEC": ("simultaneous", "any numeric rows; image_shape for images"),
     "IDEC": ("simultaneous", "any numeric rows; image_shape for images"),
+    "DCN": ("simultaneous", "any numeric rows; image_shape for images"),
+    "N2D": ("multistage", "any numeric rows; UMAP via skdeepcluster[umap]"),
+    "DeepCluster": ("iterative", "any numeric rows; image_shape for images"),
 }
 
 

@@ -1,6 +1,9 @@
 """One private module per method (or close pair); the estimators are re-exported by the package."""
 
 from ._aekmeans import AEKMeans
+from ._dcn import DCN
 from ._dec import DEC, IDEC
+from ._deepcluster import DeepCluster
+from ._n2d import N2D
 
-__all__ = ["AEKMeans", "DEC", "IDEC"]
+__all__ = ["AEKMeans", "DCN", "DEC", "DeepCluster", "IDEC", "N2D"]
