@@ -86,9 +86,11 @@ class DCN(AutoencoderClusterMixin, BaseDeepCluster):
     image_shape : tuple of int or None, default=None
         ``(channels, height, width)`` of each row; when given, the
         convolutional autoencoder is used instead of the MLP.
-    clustering_weight : float, default=0.05
+    clustering_weight : float, default=2.0
         The paper's :math:`\\lambda`: the clustering term is weighted by
         :math:`\\lambda / 2` against the per-sample summed reconstruction error.
+        The default is the authors' MNIST configuration (DCN-New: both terms
+        summed over dimensions and weighted equally, i.e. :math:`\\lambda/2 = 1`).
     count_init : float, default=100.0
         Initial count :math:`c_k` of every cluster. The authors' code starts at
         100 (not reported in the paper), so early centroid steps are small.
@@ -160,10 +162,15 @@ class DCN(AutoencoderClusterMixin, BaseDeepCluster):
       reproduced: batches are reshuffled every epoch.
     - The loss weighting: the paper writes :math:`\\lambda/2` on the clustering
       term; its code instead weights reconstruction by ``lbd`` (``0.05`` in
-      DCN-old, ``1`` in DCN-New) and clustering by ``beta=1``. The default
-      ``clustering_weight=0.05`` is the value quoted for MNIST; the
-      reconstruction is summed over features per sample as in the code, so the
-      two terms have the scales the paper assumes.
+      DCN-old, ``1`` in DCN-New) and clustering by ``beta=1``, so
+      :math:`\\lambda/2 = \\beta/\\text{lbd}` (20 and 1). The default follows
+      DCN-New (``clustering_weight=2.0``). The "lambda 0.05" that third-party ports
+      quote for MNIST matches DCN-old's ``lbd``, a *reconstruction* weight;
+      used as the clustering weight it leaves the clustering term negligible
+      (DCN then stays at AEKMeans's partition). On digits (one seed, one small
+      autoencoder, 30 epochs) 2.0 gave ACC 0.72
+      against 0.71 for 0.05. The reconstruction is summed over features per
+      sample as in the code.
     - The centroid step is vectorised per cluster; it is exactly the sequential
       update of the paper (a running mean with prior weight :math:`c_k`).
     - Empty clusters are not handled, as in the paper.
@@ -203,7 +210,7 @@ class DCN(AutoencoderClusterMixin, BaseDeepCluster):
         hidden_dims=(500, 500, 2000),
         n_components=10,
         image_shape=None,
-        clustering_weight=0.05,
+        clustering_weight=2.0,
         count_init=100.0,
         refresh_interval=10,
         epochs=50,
