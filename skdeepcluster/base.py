@@ -306,8 +306,11 @@ class AutoencoderClusterMixin:
             )
         return shape
 
-    def _pretrained_autoencoder(self, X, log):
+    def _pretrained_autoencoder(self, X, log, n_components=None):
         """The autoencoder to start from: reused when given, else built and pretrained on ``X``.
+
+        ``n_components`` overrides ``self.n_components`` for a method whose
+        embedding width follows another parameter (N2D: ``n_clusters``).
 
         ``autoencoder`` may be a torch module with ``encode``/``decode`` (for
         example ``other.autoencoder_``) or a fitted skdeepcluster estimator; it
@@ -331,7 +334,8 @@ class AutoencoderClusterMixin:
             module = copy.deepcopy(given).to(X.device)
             self.pretrain_history_ = None
             return module
-        module = build_autoencoder(X.shape[1], tuple(self.hidden_dims), self.n_components, image_shape).to(X.device)
+        width = self.n_components if n_components is None else n_components
+        module = build_autoencoder(X.shape[1], tuple(self.hidden_dims), width, image_shape).to(X.device)
         net = pretrain_autoencoder(
             module,
             X,

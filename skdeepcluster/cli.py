@@ -8,8 +8,11 @@ FAMILIES = {
     "AEKMeans": ("multistage", "any numeric rows"),
     "DEC": ("simultaneous", "any numeric rows; image_shape for images"),
     "IDEC": ("simultaneous", "any numeric rows; image_shape for images"),
-    "DSCNet": ("subspace", "any numeric rows; image_shape for images; transductive (n_landmarks to scale)"),
-    "DMSC": ("subspace", "modalities as column blocks (view_sizes) or a list of arrays"),
+    "DCN": ("simultaneous", "any numeric rows; image_shape for images"),
+    "N2D": ("multistage", "any numeric rows; UMAP via skdeepcluster[umap]"),
+    "DeepCluster": ("iterative", "any numeric rows; image_shape for images"),
+    "DSCNet": ("multistage", "any numeric rows; image_shape for images; transductive (n_landmarks to scale)"),
+    "DMSC": ("multistage", "modalities as column blocks (view_sizes) or a list of arrays"),
 }
 
 

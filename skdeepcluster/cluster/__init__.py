@@ -1,7 +1,10 @@
 """One private module per method (or close pair); the estimators are re-exported by the package."""
 
 from ._aekmeans import AEKMeans
+from ._dcn import DCN
 from ._dec import DEC, IDEC
+from ._deepcluster import DeepCluster
+from ._n2d import N2D
 from ._subspace import DMSC, DSCNet
 
-__all__ = ["AEKMeans", "DEC", "DMSC", "DSCNet", "IDEC"]
+__all__ = ["AEKMeans", "DCN", "DEC", "DMSC", "DSCNet", "DeepCluster", "IDEC", "N2D"]
