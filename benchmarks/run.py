@@ -43,6 +43,10 @@ PAPER = {  # (dataset, estimator) -> reported ACC on MNIST-full
     ("mnist", "AEKMeans"): 0.818,
     ("mnist", "DEC"): 0.843,
     ("mnist", "IDEC"): 0.881,
+    ("mnist", "DCN"): 0.830,
+    ("mnist", "N2D"): 0.979,
+    ("mnist", "VaDE"): 0.945,
+    ("mnist", "DSCDAN"): 0.978,
 }
 
 
@@ -131,6 +135,7 @@ def main(argv=None):
     parser.add_argument("--dataset", default="digits", choices=sorted(SETTINGS))
     parser.add_argument("--estimators", nargs="+", default=list(skdeepcluster.__all__[:-1]))
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed .. first-seed + seeds - 1")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--param", action="append", default=[], help="NAME=VALUE passed to every estimator")
     parser.add_argument("--out", default=str(HERE / "results"))
@@ -152,22 +157,24 @@ def main(argv=None):
     meta = {"dataset": args.dataset, "device": describe_device(args.device), "commit": commit or os.environ.get("SKDEEPCLUSTER_COMMIT", "unknown"),
             "torch": torch.__version__, "skdeepcluster": skdeepcluster.__version__,
             "date": datetime.date.today().isoformat()}
-    rows = []
-    for name in args.estimators:
-        for seed in range(args.seeds):
-            row = fit_one(name, X, y, seed, args.device, extra)
-            rows.append(row)
-            print(f"{name:10s} seed={seed} acc={row['acc']:.4f} nmi={row['nmi']:.4f} ari={row['ari']:.4f} "
-                  f"fit={row['fit_s']:.1f}s host={row['host_peak_mb']:.0f}MB gpu={row['gpu_peak_mb']:.0f}MB", flush=True)
-
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{args.dataset}_{'gpu' if args.device.startswith('cuda') else 'cpu'}{args.tag}"
-    with open(out / f"{stem}.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=[*rows[0], *meta])
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({**row, **meta})
+    rows = []
+    with open(out / f"{stem}.csv", "w", newline="") as f:  # rows are written as they finish
+        writer = None
+        for name in args.estimators:
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
+                row = fit_one(name, X, y, seed, args.device, extra)
+                rows.append(row)
+                if writer is None:
+                    writer = csv.DictWriter(f, fieldnames=[*row, *meta])
+                    writer.writeheader()
+                writer.writerow({**row, **meta})
+                f.flush()
+                print(f"{name:10s} seed={seed} acc={row['acc']:.4f} nmi={row['nmi']:.4f} ari={row['ari']:.4f} "
+                      f"fit={row['fit_s']:.1f}s host={row['host_peak_mb']:.0f}MB gpu={row['gpu_peak_mb']:.0f}MB",
+                      flush=True)
     table = markdown(rows, meta, args)
     (out / f"{stem}.md").write_text(table)
     print(table)
