@@ -8,6 +8,7 @@ FAMILIES = {
     "AEKMeans": ("multistage", "any numeric rows"),
     "DEC": ("simultaneous", "any numeric rows; image_shape for images"),
     "IDEC": ("simultaneous", "any numeric rows; image_shape for images"),
+    "DSCDAN": ("simultaneous", "any numeric rows; image_shape for images"),
 }
 
 
