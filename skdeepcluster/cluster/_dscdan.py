@@ -97,11 +97,11 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
     relative_weight : float, default=1.0
         The paper's :math:`\\delta`, weight of the relative (clean versus noisy)
         reconstruction term.
-    global_mi_weight : float, default=0.5
+    global_mi_weight : float, default=0.01
         :math:`\\alpha`, weight of the global mutual information.
-    local_mi_weight : float, default=1.0
+    local_mi_weight : float, default=0.01
         :math:`\\beta`, weight of the local mutual information (convolutional encoder only).
-    prior_weight : float, default=0.1
+    prior_weight : float, default=0.01
         :math:`\\gamma`, weight of the prior matching towards :math:`N(0, I)`.
     spectral_weight : float, default=1.0
         :math:`\\lambda`, weight of the spectral loss in the joint phase.
@@ -190,7 +190,12 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
       mean and covariance of :math:`z` and :math:`N(0, I)`, a deterministic
       stand-in for DIM's adversarial prior matching (the code instead uses a
       KL towards a learned Gaussian mixture weighted by the softmax head).
-      Weights :math:`\\alpha, \\beta, \\gamma` are DIM's defaults.
+      Weights :math:`\\alpha = \\beta = \\gamma = 0.01`: the official code weights
+      its MI term 0.01 in pretraining (0.001 jointly) and Su Jianlin's InfoMax code uses
+      :math:`\\gamma = 0.01`. DIM's own weights (0.5, 1, 0.1) let the MI and
+      prior terms, which are O(1) whatever the data, dominate the reconstruction
+      of low-dimensional data and degrade the codes (on 2-D blobs the k-means
+      ARI of the codes fell from 0.94 to 0.88 and the clustering to 0.56).
     - Spectral head: SpectralNet's tanh output and orthonormalisation, with the
       factor computed from the same batch and differentiated through (the
       official code's choice) rather than SpectralNet's alternation of
@@ -250,9 +255,9 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         image_shape=None,
         noise_std=0.1,
         relative_weight=1.0,
-        global_mi_weight=0.5,
-        local_mi_weight=1.0,
-        prior_weight=0.1,
+        global_mi_weight=0.01,
+        local_mi_weight=0.01,
+        prior_weight=0.01,
         spectral_weight=1.0,
         n_neighbors=5,
         scale_neighbor=2,
