@@ -119,10 +119,15 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         Mini-batch size of the pretraining.
     spectral_batch_size : int, default=1024
         Mini-batch size :math:`m` of the joint phase (affinity and orthonormalisation).
-    max_iter : int, default=1000
-        Mini-batch steps of the joint phase.
-    lr : float, default=1e-3
-        Adam learning rate of the joint phase.
+    max_iter : int, default=300
+        Mini-batch steps of the joint phase. Kept small so that the defaults
+        cluster small data in seconds on a CPU; on MNIST-sized data use a few
+        thousand (the official code runs at most 5000 steps of 1024 samples).
+    joint_lr : float, default=1e-3
+        Adam learning rate of the joint phase. Larger rates (1e-2) can saturate
+        the tanh outputs so that the batch Gram matrix turns singular and the
+        spectral loss collapses to zero with all samples in one cluster (the
+        failure SpectralNet's maintainers answer with "lower the learning rate").
     n_init : int, default=10
         k-means restarts on the spectral embedding.
     autoencoder : torch.nn.Module, fitted estimator or None, default=None
@@ -242,7 +247,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         "spectral_hidden_dims": [tuple, list],
         "spectral_batch_size": [Interval(Integral, 2, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
+        "joint_lr": [Interval(Real, 0, None, closed="neither")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
     }
 
@@ -266,8 +271,8 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         pretrain_lr=1e-3,
         batch_size=256,
         spectral_batch_size=1024,
-        max_iter=1000,
-        lr=1e-3,
+        max_iter=300,
+        joint_lr=1e-3,
         n_init=10,
         autoencoder=None,
         device="auto",
@@ -292,7 +297,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         self.batch_size = batch_size
         self.spectral_batch_size = spectral_batch_size
         self.max_iter = max_iter
-        self.lr = lr
+        self.joint_lr = joint_lr
         self.n_init = n_init
         self.autoencoder = autoencoder
         self.device = device
@@ -395,7 +400,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
             return loss + self.spectral_weight * terms["spectral"], terms
 
         modules = [*networks, self.spectral_net_]
-        step = TrainStep(joint_loss, self._optimizer(modules, self.lr, device))
+        step = TrainStep(joint_loss, self._optimizer(modules, self.joint_lr, device))
         losses = LossAccumulator()
         steps_per_epoch = max(n // min(self.spectral_batch_size, n), 1)
         self.n_iter_ = 0
