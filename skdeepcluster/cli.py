@@ -19,6 +19,7 @@ FAMILIES = {
     "DeepCluster": ("iterative", "any numeric rows; image_shape for images"),
     "DSCNet": ("multistage", "any numeric rows; image_shape for images; transductive (n_landmarks to scale)"),
     "DMSC": ("multistage", "modalities as column blocks (view_sizes) or a list of arrays"),
+    "DSCDAN": ("simultaneous", "any numeric rows; image_shape for images"),
 }
 
 

@@ -2,5 +2,30 @@
 
 from .autoencoder import ConvAutoencoder, MLPAutoencoder, build_autoencoder, glorot_init, mlp
 from .self_expressive import SelfExpressive
+from .mutual_info import (
+    GlobalDiscriminator,
+    LocalDiscriminator,
+    gaussian_prior_kl,
+    jsd_mutual_information,
+    shuffle_batch,
+)
+from .spectral import Orthonorm, knn_affinity, orthonormal_factor, orthonormalize, spectral_loss
 
-__all__ = ["ConvAutoencoder", "MLPAutoencoder", "SelfExpressive", "build_autoencoder", "glorot_init", "mlp"]
+__all__ = [
+    "ConvAutoencoder",
+    "GlobalDiscriminator",
+    "LocalDiscriminator",
+    "MLPAutoencoder",
+    "Orthonorm",
+    "SelfExpressive",
+    "build_autoencoder",
+    "gaussian_prior_kl",
+    "glorot_init",
+    "jsd_mutual_information",
+    "knn_affinity",
+    "mlp",
+    "orthonormal_factor",
+    "orthonormalize",
+    "shuffle_batch",
+    "spectral_loss",
+]
