@@ -8,6 +8,8 @@ FAMILIES = {
     "AEKMeans": ("multistage", "any numeric rows"),
     "DEC": ("simultaneous", "any numeric rows; image_shape for images"),
     "IDEC": ("simultaneous", "any numeric rows; image_shape for images"),
+    "SDCN": ("graph", "numeric rows; a sample graph (adjacency=) or a kNN graph of X"),
+    "CaEGCN": ("graph", "numeric rows; a sample graph (adjacency=) or a kNN graph of X"),
 }
 
 

@@ -2,5 +2,6 @@
 
 from ._aekmeans import AEKMeans
 from ._dec import DEC, IDEC
+from ._graph import SDCN, CaEGCN
 
-__all__ = ["AEKMeans", "DEC", "IDEC"]
+__all__ = ["AEKMeans", "CaEGCN", "DEC", "IDEC", "SDCN"]
