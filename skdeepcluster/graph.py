@@ -13,6 +13,8 @@ parallel over ``n_jobs``) and every matrix is ``scipy.sparse`` or a torch sparse
 tensor.
 """
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -194,12 +196,15 @@ def edge_list(A, device=None):
 def _to_torch(A, device):
     A = sp.csr_matrix(A, dtype=np.float32)
     A.sort_indices()
-    return torch.sparse_csr_tensor(
-        torch.as_tensor(A.indptr, dtype=torch.int64),
-        torch.as_tensor(A.indices, dtype=torch.int64),
-        torch.as_tensor(A.data),
-        size=A.shape,
-    ).to(device)
+    with warnings.catch_warnings():
+        # "CSR support is in beta" and "invariant checks disabled": the matrix is built right here.
+        warnings.filterwarnings("ignore", message=".*[Ss]parse.*", category=UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.as_tensor(A.indptr, dtype=torch.int64),
+            torch.as_tensor(A.indices, dtype=torch.int64),
+            torch.as_tensor(A.data),
+            size=A.shape,
+        ).to(device)
 
 
 class _SpMM(torch.autograd.Function):
