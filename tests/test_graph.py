@@ -58,12 +58,10 @@ def test_knn_graph_is_the_symmetrised_euclidean_knn():
 
 
 def test_cosine_kernel_accepts_sparse_text():
-    rng = np.random.default_rng(0)
     X = sp.random(40, 50, density=0.2, random_state=0, format="csr")
     A = knn_graph(X, n_neighbors=2, kernel="cosine", n_jobs=1)
     assert A.shape == (40, 40) and (A != A.T).nnz == 0 and A.diagonal().sum() == 0
     assert (np.asarray(A.sum(1)).ravel() >= 2).all()
-    del rng
 
 
 def test_gcn_layer_and_its_gradient_match_dense_closed_form():
