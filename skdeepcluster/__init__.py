@@ -1,7 +1,7 @@
 """skdeepcluster: deep clustering methods in PyTorch with a scikit-learn API."""
 
-from .cluster import AEKMeans, DCN, DEC, DMSC, DSCDAN, DSCNet, DeepCluster, IDEC, N2D
+from .cluster import AEKMeans, CaEGCN, DCN, DEC, DMSC, DSCDAN, DSCNet, DeepCluster, IDEC, N2D, SDCN
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["AEKMeans", "DCN", "DEC", "DMSC", "DSCDAN", "DSCNet", "DeepCluster", "IDEC", "N2D", "__version__"]
+__all__ = ["AEKMeans", "CaEGCN", "DCN", "DEC", "DMSC", "DSCDAN", "DSCNet", "DeepCluster", "IDEC", "N2D", "SDCN", "__version__"]

@@ -20,6 +20,8 @@ FAMILIES = {
     "DSCNet": ("multistage", "any numeric rows; image_shape for images; transductive (n_landmarks to scale)"),
     "DMSC": ("multistage", "modalities as column blocks (view_sizes) or a list of arrays"),
     "DSCDAN": ("simultaneous", "any numeric rows; image_shape for images"),
+    "SDCN": ("simultaneous", "numeric rows; a sample graph (adjacency=) or a kNN graph of X"),
+    "CaEGCN": ("simultaneous", "numeric rows; a sample graph (adjacency=) or a kNN graph of X"),
 }
 
 

@@ -10,10 +10,13 @@ from .mutual_info import (
     shuffle_batch,
 )
 from .spectral import Orthonorm, knn_affinity, orthonormal_factor, orthonormalize, spectral_loss
+from .gcn import CrossAttentionFusion, GraphConvolution, head_width
 
 __all__ = [
     "ConvAutoencoder",
+    "CrossAttentionFusion",
     "GlobalDiscriminator",
+    "GraphConvolution",
     "LocalDiscriminator",
     "MLPAutoencoder",
     "Orthonorm",
@@ -21,6 +24,7 @@ __all__ = [
     "build_autoencoder",
     "gaussian_prior_kl",
     "glorot_init",
+    "head_width",
     "jsd_mutual_information",
     "knn_affinity",
     "mlp",
