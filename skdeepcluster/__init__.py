@@ -1,7 +1,7 @@
 """skdeepcluster: deep clustering methods in PyTorch with a scikit-learn API."""
 
-from .cluster import AEKMeans, DEC, IDEC
+from .cluster import AEKMeans, DEC, DHVC, IDEC, VaDE
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["AEKMeans", "DEC", "IDEC", "__version__"]
+__all__ = ["AEKMeans", "DEC", "DHVC", "IDEC", "VaDE", "__version__"]

@@ -8,6 +8,8 @@ FAMILIES = {
     "AEKMeans": ("multistage", "any numeric rows"),
     "DEC": ("simultaneous", "any numeric rows; image_shape for images"),
     "IDEC": ("simultaneous", "any numeric rows; image_shape for images"),
+    "VaDE": ("generative", "any numeric rows (Bernoulli decoder for [0, 1] data); image_shape for images"),
+    "DHVC": ("generative", "any numeric rows (Bernoulli decoder for [0, 1] data); image_shape for images"),
 }
 
 

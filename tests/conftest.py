@@ -15,6 +15,7 @@ SMALL = {
     "pretrain_epochs": 30,
     "batch_size": 32,
     "max_iter": 150,
+    "epochs": 20,
     "update_interval": 15,
     "lr": 0.01,
     "device": "cpu",

@@ -8,7 +8,7 @@ import torch
 from scipy import special
 from scipy.stats import vonmises_fisher
 
-# from skdeepcluster import DHVC, VaDE
+from skdeepcluster import DHVC, VaDE
 from skdeepcluster.nn.vmf import (
     VonMisesFisher,
     fit_vmf_mixture,
@@ -179,3 +179,140 @@ def test_mixture_posterior_and_em_recover_planted_clusters():
         for lw, m, k in zip(log_w.numpy(), mus.numpy(), ks.numpy())
     )
     np.testing.assert_allclose(log_evidence.numpy(), np.log(dens), atol=1e-6)
+
+
+# -- VaDE: the ELBO pieces against direct computations ------------------------------------------
+from skdeepcluster.cluster._generative import _reconstruction_nll, _vade_kl, _vade_responsibilities  # noqa: E402
+
+
+def _tiny_gmm(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    K, J = 3, 2
+    return (
+        torch.randn(K, generator=g, dtype=torch.float64),
+        2 * torch.randn(K, J, generator=g, dtype=torch.float64),
+        0.5 * torch.randn(K, J, generator=g, dtype=torch.float64),
+    )
+
+
+def test_vade_responsibilities_are_the_mixture_posterior():
+    from scipy.stats import multivariate_normal
+
+    pi_logits, means, log_vars = _tiny_gmm()
+    z = torch.tensor([[0.3, -1.0], [2.0, 1.5], [1e4, -1e4]], dtype=torch.float64)
+    gamma = _vade_responsibilities(z, pi_logits, means, log_vars).exp()
+    assert torch.isfinite(gamma).all() and torch.allclose(gamma.sum(1), torch.ones(()).double())
+    pi = torch.softmax(pi_logits, 0).numpy()
+    dens = np.stack(
+        [pi[c] * multivariate_normal(means[c].numpy(), np.diag(log_vars[c].exp().numpy())).pdf(z[:2].numpy()) for c in range(3)],
+        axis=1,
+    )
+    np.testing.assert_allclose(gamma[:2].numpy(), dens / dens.sum(1, keepdims=True), rtol=1e-10)
+    assert gamma[2].max() == 1.0  # a far point goes to one component, not 0/0
+
+
+def test_vade_kl_matches_monte_carlo():
+    """Closed form of KL(q(z,c|x) || p(z,c)) with q(c|x) = gamma, against sampling z ~ q(z|x)."""
+    torch.manual_seed(0)
+    pi_logits, means, log_vars = _tiny_gmm(1)
+    mean = torch.tensor([[0.5, -0.2], [1.0, 2.0]], dtype=torch.float64)
+    log_var = torch.tensor([[-1.0, 0.3], [0.0, -2.0]], dtype=torch.float64)
+    log_gamma = torch.log_softmax(torch.tensor([[0.1, 2.0, -1.0], [1.0, 1.0, 0.0]], dtype=torch.float64), 1)
+    closed = _vade_kl(mean, log_var, log_gamma, pi_logits, means, log_vars)
+    q = torch.distributions.Normal(mean, (0.5 * log_var).exp())
+    z = q.sample((400_000,))  # (S, B, J)
+    log_q_z = q.log_prob(z).sum(-1)
+    log_p_z_c = torch.distributions.Normal(means, (0.5 * log_vars).exp()).log_prob(z.unsqueeze(2)).sum(-1)  # (S, B, K)
+    log_pi = torch.log_softmax(pi_logits, 0)
+    gamma = log_gamma.exp()
+    mc = (gamma * (log_q_z.unsqueeze(-1) + log_gamma - log_pi - log_p_z_c)).sum(-1).mean(0)
+    np.testing.assert_allclose(closed.numpy(), mc.numpy(), atol=0.02)
+
+
+def test_reconstruction_likelihoods():
+    x = torch.tensor([[0.0, 1.0, 0.25]])
+    logits = torch.tensor([[-2.0, 3.0, 0.5]])
+    p = torch.sigmoid(logits)
+    direct = -(x * p.log() + (1 - x) * (1 - p).log()).sum(1)
+    assert torch.allclose(_reconstruction_nll(logits, x, "bernoulli"), direct)
+    assert torch.allclose(_reconstruction_nll(logits, x, "gaussian"), ((logits - x) ** 2).sum(1))
+
+
+# -- the estimators --------------------------------------------------------------------------
+TINY = dict(hidden_dims=(32, 32), n_components=3, pretrain_epochs=20, epochs=15, batch_size=32, device="cpu")
+
+
+def test_vade_fit_predict_proba_transform_and_sample(blobs):
+    X, y = blobs
+    model = VaDE(n_clusters=3, random_state=0, **TINY).fit(X)
+    assert model.likelihood_ == "gaussian"
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(proba.argmax(1), model.predict(X))
+    np.testing.assert_array_equal(model.labels_, model.predict(X))
+    assert model.transform(X).shape == (90, 3)
+    assert model.weights_.shape == (3,) and model.means_.shape == (3, 3) and model.covariances_.shape == (3, 3)
+    assert (model.covariances_ > 0).all() and model.weights_.sum() == pytest.approx(1, rel=1e-5)
+    assert set(model.history_["clustering"]) == {"reconstruction", "kl", "lr"}
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(y, model.labels_) > 0.9
+    Xs, ys = model.sample(7)
+    assert Xs.shape == (7, 5) and Xs.dtype == np.float32 and ys.shape == (7,)
+    Xc, yc = model.sample(5, cluster=2)
+    assert (yc == 2).all()
+    # generated points of a component are assigned back to it (the decoder inverts the encoder on blobs)
+    assert (model.predict(Xc) == 2).mean() >= 0.8
+    np.testing.assert_array_equal(model.sample(4)[0], model.sample(4)[0])  # random_state drives sampling
+    with pytest.raises(ValueError, match="cluster"):
+        model.sample(2, cluster=3)
+    with pytest.raises(ValueError, match="n_samples"):
+        model.sample(0)
+
+
+def test_vade_bernoulli_for_unit_range_data():
+    rng = np.random.default_rng(0)
+    X = (rng.random((60, 8)) < np.repeat([[0.1] * 4 + [0.9] * 4, [0.9] * 4 + [0.1] * 4], 30, axis=0)).astype(np.float32)
+    model = VaDE(n_clusters=2, random_state=0, **TINY).fit(X)
+    assert model.likelihood_ == "bernoulli"
+    Xs, _ = model.sample(10)
+    assert (Xs >= 0).all() and (Xs <= 1).all()
+    with pytest.raises(ValueError, match="bernoulli"):
+        VaDE(likelihood="bernoulli", **TINY).fit(X - 0.5)
+
+
+def test_vade_lr_decays_to_its_floor(blobs):
+    X, _ = blobs
+    model = VaDE(n_clusters=3, random_state=0, **{**TINY, "epochs": 6}, lr_decay=0.5, lr_decay_epochs=2, min_lr=0.0006).fit(X)
+    assert model.history_["clustering"]["lr"] == pytest.approx([0.002, 0.002, 0.001, 0.001, 0.0006, 0.0006])
+
+
+def test_dhvc_fit_and_outputs(blobs):
+    X, y = blobs
+    model = DHVC(n_clusters=3, random_state=0, head_iter=100, **TINY).fit(X)
+    Z = model.transform(X)
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1, rtol=1e-5)
+    for proba in (model.predict_proba(X), model.mixture_proba(X)):
+        assert proba.shape == (90, 3)
+        np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(model.predict_proba(X).argmax(1), model.labels_)
+    np.testing.assert_allclose(np.linalg.norm(model.mean_directions_, axis=1), 1, rtol=1e-5)
+    assert (model.concentrations_ > 0).all() and model.weights_.sum() == pytest.approx(1, rel=1e-5)
+    terms = {"reconstruction", "cluster_kl", "prior_kl", "marginal_entropy", "conditional_entropy", "lr"}
+    assert set(model.history_["clustering"]) == terms
+    assert len(model.history_["clustering"]["lr"]) == TINY["epochs"]
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(y, model.labels_) > 0.9
+    # the network posterior and the mixture posterior agree after training
+    assert (model.mixture_proba(X).argmax(1) == model.labels_).mean() > 0.9
+
+
+def test_dhvc_reuses_its_spherical_autoencoder(blobs):
+    X, _ = blobs
+    first = DHVC(n_clusters=3, random_state=0, head_iter=20, **{**TINY, "epochs": 2}).fit(X)
+    second = DHVC(n_clusters=3, random_state=0, head_iter=20, autoencoder=first, **{**TINY, "epochs": 2}).fit(X)
+    assert "pretrain" not in second.history_
+    np.testing.assert_allclose(np.linalg.norm(second.transform(X), axis=1), 1, rtol=1e-5)
+    with pytest.raises(ValueError, match="n_components >= 2"):
+        DHVC(n_clusters=2, **{**TINY, "n_components": 1, "epochs": 1}).fit(X)

@@ -2,5 +2,6 @@
 
 from ._aekmeans import AEKMeans
 from ._dec import DEC, IDEC
+from ._generative import DHVC, VaDE
 
-__all__ = ["AEKMeans", "DEC", "IDEC"]
+__all__ = ["AEKMeans", "DEC", "DHVC", "IDEC", "VaDE"]
