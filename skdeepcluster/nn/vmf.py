@@ -355,10 +355,12 @@ def _m_step(Z, resp, max_concentration):
     d = Z.shape[1]
     mass = resp.sum(0).clamp_min(1e-12)
     sums = resp.T @ Z
-    r_bar = (sums.norm(dim=1) / mass).clamp(1e-6, 1 - 1e-9).double()
-    kappa = (r_bar * d - r_bar**3) / (1 - r_bar**2)
+    r_bar = (sums.norm(dim=1).double() / mass.double()).clamp(1e-6, 1 - 1e-9)
+    kappa = ((r_bar * d - r_bar**3) / (1 - r_bar**2)).clamp(1e-3, max_concentration)
     a = mean_resultant_length(kappa, d)
-    kappa = kappa - (a - r_bar) / (1 - a * a - (d - 1) * a / kappa).clamp_min(1e-12)  # Newton (Sra, 2012)
+    slope = 1 - a * a - (d - 1) * a / kappa  # dA/dkappa > 0
+    newton = kappa - (a - r_bar) / slope.clamp_min(1e-300)  # one Newton step (Sra, 2012)
+    kappa = torch.where(torch.isfinite(newton) & (slope > 0), newton, kappa)
     kappa = kappa.clamp(1e-3, max_concentration).to(Z.dtype)
     return torch.log(mass / mass.sum()), _normalize(sums), kappa
 
