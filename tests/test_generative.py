@@ -314,5 +314,6 @@ def test_dhvc_reuses_its_spherical_autoencoder(blobs):
     second = DHVC(n_clusters=3, random_state=0, head_iter=20, autoencoder=first, **{**TINY, "epochs": 2}).fit(X)
     assert "pretrain" not in second.history_
     np.testing.assert_allclose(np.linalg.norm(second.transform(X), axis=1), 1, rtol=1e-5)
-    with pytest.raises(ValueError, match="n_components >= 2"):
-        DHVC(n_clusters=2, **{**TINY, "n_components": 1, "epochs": 1}).fit(X)
+    circle = DHVC(n_clusters=2, head_iter=5, **{**TINY, "n_components": 1, "epochs": 1}).fit(X)
+    np.testing.assert_allclose(np.linalg.norm(circle.transform(X), axis=1), 1, rtol=1e-5)
+    assert circle.transform(X).shape == (90, 2) and circle.get_feature_names_out().shape == (2,)

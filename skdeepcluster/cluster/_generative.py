@@ -22,19 +22,32 @@ _LOG_2PI = math.log(2 * math.pi)
 
 # -- networks -------------------------------------------------------------------------------
 class _SphericalAutoencoder(nn.Module):
-    """An autoencoder whose code is L2-normalised: the hyperspherical bottleneck of DHVC."""
+    """An autoencoder whose code is L2-normalised: the hyperspherical bottleneck of DHVC.
+
+    A one-dimensional code ``t`` is mapped onto the circle as ``(cos t, sin t)``
+    (and back with ``atan2``), so the sphere always has dimension ``d >= 2``.
+    """
 
     def __init__(self, inner):
         super().__init__()
         self.inner = inner
-        self.n_components = getattr(inner, "n_components", None)
+        width = getattr(inner, "n_components", None)
+        self.circle = width == 1
+        self.n_components = 2 if self.circle else width
         if hasattr(inner, "n_features"):
             self.n_features = inner.n_features
 
+    def to_sphere(self, code):
+        if self.circle:
+            return torch.cat([torch.cos(code), torch.sin(code)], dim=1)
+        return F.normalize(code, dim=1)
+
     def encode(self, x):
-        return F.normalize(self.inner.encode(x), dim=1)
+        return self.to_sphere(self.inner.encode(x))
 
     def decode(self, z):
+        if self.circle:
+            z = torch.atan2(z[:, 1:], z[:, :1])
         return self.inner.decode(z)
 
     def forward(self, x):
@@ -59,7 +72,7 @@ def _encoder_parts(autoencoder, x):
         code = inner.encoder[-1](hidden)
     else:
         hidden = code = inner.encode(x)
-    return hidden, F.normalize(code, dim=1) if spherical else code
+    return hidden, autoencoder.to_sphere(code) if spherical else code
 
 
 def _spherical(module):
@@ -175,7 +188,8 @@ _SHARED_DOC = """n_clusters : int, default=8
         Ignored when ``image_shape`` is given.
     n_components : int, default=10
         Latent dimension :math:`J` (for DHVC, :math:`d`: codes lie on
-        :math:`S^{d-1} \\subset R^d`).
+        :math:`S^{d-1} \\subset R^d`; ``n_components=1`` puts them on the circle,
+        ``d = 2``).
     image_shape : tuple of int or None, default=None
         ``(channels, height, width)`` of each row; when given, the
         convolutional autoencoder of DCEC is used instead of the MLP.
@@ -803,10 +817,8 @@ class DHVC(_GenerativeBase):
     def _fit(self, X, log):
         self.likelihood_ = self._resolve_likelihood(X)
         self.autoencoder_ = self._pretrain(X, log, wrap=_spherical)
-        d = self._batched(self.autoencoder_.encode, X[:1]).shape[1]
-        if d < 2:
-            raise ValueError(f"DHVC needs n_components >= 2 (codes on the sphere of R^d), got {d}.")
         Z = self._batched(self.autoencoder_.encode, X)
+        d = Z.shape[1]
         log_w, directions, kappas = fit_vmf_mixture(Z, self.n_clusters, self.n_init, 20, self.max_concentration)
         network = _DHVCNetwork(
             self.autoencoder_, _hidden_width(self.autoencoder_, X), self.n_clusters, d, self.max_concentration
