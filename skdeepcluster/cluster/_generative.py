@@ -220,7 +220,7 @@ class _GenerativeBase(AutoencoderClusterMixin, BaseDeepCluster):
         **AutoencoderClusterMixin._autoencoder_constraints,
         "likelihood": [StrOptions({"auto", "bernoulli", "gaussian"})],
         "epochs": [Interval(Integral, 0, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "lr_decay": [Interval(Real, 0, 1, closed="right")],
         "lr_decay_epochs": [Interval(Integral, 1, None, closed="left")],
         "min_lr": [Interval(Real, 0, None, closed="left")],
@@ -257,9 +257,9 @@ class _GenerativeBase(AutoencoderClusterMixin, BaseDeepCluster):
         constant inside a captured graph, so the step is captured again after
         each decay (``epochs / lr_decay_epochs`` captures of a few ms each).
         """
-        optimizer = self._optimizer(network, self.lr, X.device)
+        optimizer = self._optimizer(network, self.learning_rate, X.device)
         losses = LossAccumulator()
-        lr, step = self.lr, None
+        lr, step = self.learning_rate, None
         network.train()
         with log.phase(phase, total=self.epochs):
             for epoch in range(self.epochs):
@@ -342,7 +342,7 @@ class VaDE(_GenerativeBase):
         Mini-batch size of both phases.
     epochs : int, default=300
         Epochs of ELBO training (see Notes).
-    lr : float, default=0.002
+    learning_rate : float, default=0.002
         Adam learning rate of the ELBO phase (networks and mixture).
     lr_decay : float, default=0.9
         Factor applied to the learning rate every ``lr_decay_epochs``.
@@ -453,7 +453,7 @@ class VaDE(_GenerativeBase):
         pretrain_lr=1e-3,
         batch_size=100,
         epochs=300,
-        lr=0.002,
+        learning_rate=0.002,
         lr_decay=0.9,
         lr_decay_epochs=10,
         min_lr=0.0002,
@@ -475,7 +475,7 @@ class VaDE(_GenerativeBase):
         self.pretrain_lr = pretrain_lr
         self.batch_size = batch_size
         self.epochs = epochs
-        self.lr = lr
+        self.learning_rate = learning_rate
         self.lr_decay = lr_decay
         self.lr_decay_epochs = lr_decay_epochs
         self.min_lr = min_lr
@@ -616,7 +616,7 @@ class DHVC(_GenerativeBase):
         so it should hold a few dozen samples per cluster.
     epochs : int, default=200
         Epochs of joint training.
-    lr : float, default=1e-3
+    learning_rate : float, default=1e-3
         Adam learning rate of the joint phase (networks and mixture).
     lr_decay : float, default=0.9
         Factor applied to the learning rate every ``lr_decay_epochs``.
@@ -767,7 +767,7 @@ class DHVC(_GenerativeBase):
         pretrain_lr=1e-3,
         batch_size=256,
         epochs=200,
-        lr=1e-3,
+        learning_rate=1e-3,
         lr_decay=0.9,
         lr_decay_epochs=10,
         min_lr=1e-4,
@@ -795,7 +795,7 @@ class DHVC(_GenerativeBase):
         self.pretrain_lr = pretrain_lr
         self.batch_size = batch_size
         self.epochs = epochs
-        self.lr = lr
+        self.learning_rate = learning_rate
         self.lr_decay = lr_decay
         self.lr_decay_epochs = lr_decay_epochs
         self.min_lr = min_lr
