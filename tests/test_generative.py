@@ -308,6 +308,7 @@ def test_dhvc_fit_and_outputs(blobs):
     assert (model.mixture_proba(X).argmax(1) == model.labels_).mean() > 0.9
 
 
+@pytest.mark.filterwarnings("ignore:DHVC found")  # two epochs on purpose: not about the clusters
 def test_dhvc_reuses_its_spherical_autoencoder(blobs):
     X, _ = blobs
     first = DHVC(n_clusters=3, random_state=0, head_iter=20, **{**TINY, "epochs": 2}).fit(X)
