@@ -1,7 +1,7 @@
 """skdeepcluster: deep clustering methods in PyTorch with a scikit-learn API."""
 
-from .cluster import AEKMeans, CaEGCN, DCN, DEC, DMSC, DSCDAN, DSCNet, DeepCluster, IDEC, N2D, SDCN
+from .cluster import AEKMeans, CaEGCN, DCN, DEC, DHVC, DMSC, DSCDAN, DSCNet, DeepCluster, IDEC, N2D, SDCN, VaDE
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["AEKMeans", "CaEGCN", "DCN", "DEC", "DMSC", "DSCDAN", "DSCNet", "DeepCluster", "IDEC", "N2D", "SDCN", "__version__"]
+__all__ = ["AEKMeans", "CaEGCN", "DCN", "DEC", "DHVC", "DMSC", "DSCDAN", "DSCNet", "DeepCluster", "IDEC", "N2D", "SDCN", "VaDE", "__version__"]

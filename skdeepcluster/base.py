@@ -306,7 +306,7 @@ class AutoencoderClusterMixin:
             )
         return shape
 
-    def _pretrained_autoencoder(self, X, log, n_components=None):
+    def _pretrained_autoencoder(self, X, log, n_components=None, criterion=None, wrap=None):
         """The autoencoder to start from: reused when given, else built and pretrained on ``X``.
 
         ``n_components`` overrides ``self.n_components`` for a method whose
@@ -315,6 +315,11 @@ class AutoencoderClusterMixin:
         ``autoencoder`` may be a torch module with ``encode``/``decode`` (for
         example ``other.autoencoder_``) or a fitted skdeepcluster estimator; it
         is copied, never modified, and not pretrained again.
+
+        ``criterion`` (a loss class, MSE when None) is the pretraining loss;
+        ``wrap``, when given, maps the built or copied module to the module
+        that is pretrained and returned (for example one whose code is
+        normalised onto the unit sphere).
         """
         image_shape = self._check_image_shape(X.shape[1])
         given = self.autoencoder
@@ -333,9 +338,12 @@ class AutoencoderClusterMixin:
                 raise ValueError(f"autoencoder expects {n_in} features, but X has {X.shape[1]}.")
             module = copy.deepcopy(given).to(X.device)
             self.pretrain_history_ = None
-            return module
+            return wrap(module) if wrap is not None else module
         width = self.n_components if n_components is None else n_components
         module = build_autoencoder(X.shape[1], tuple(self.hidden_dims), width, image_shape).to(X.device)
+        if wrap is not None:
+            module = wrap(module)
+        extra = {"criterion": criterion} if criterion is not None else {}
         net = pretrain_autoencoder(
             module,
             X,
@@ -344,6 +352,7 @@ class AutoencoderClusterMixin:
             lr=self.pretrain_lr,
             log=log,
             callbacks=self.pretrain_callbacks,
+            **extra,
         )
         self.pretrain_history_ = net.history
         return net.module_

@@ -22,6 +22,8 @@ FAMILIES = {
     "DSCDAN": ("simultaneous", "any numeric rows; image_shape for images"),
     "SDCN": ("simultaneous", "numeric rows; a sample graph (adjacency=) or a kNN graph of X"),
     "CaEGCN": ("simultaneous", "numeric rows; a sample graph (adjacency=) or a kNN graph of X"),
+    "VaDE": ("generative", "any numeric rows (Bernoulli decoder for [0, 1] data); image_shape for images"),
+    "DHVC": ("generative", "any numeric rows (Bernoulli decoder for [0, 1] data); image_shape for images"),
 }
 
 

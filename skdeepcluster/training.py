@@ -344,15 +344,20 @@ class AutoencoderNet(NeuralNet):
         self.history.record(prefix + "_batch_count", len(sizes))
 
 
-def pretrain_autoencoder(module, X, *, epochs, batch_size, lr, log, callbacks=None, phase="pretrain"):
+def pretrain_autoencoder(
+    module, X, *, epochs, batch_size, lr, log, callbacks=None, phase="pretrain", criterion=torch.nn.MSELoss
+):
     """Train ``module`` to reconstruct the device tensor ``X`` with Adam.
 
     Returns the fitted :class:`AutoencoderNet`, whose ``history`` is skorch's;
     the per-epoch reconstruction loss also goes to ``log`` under ``phase``.
+    ``criterion`` compares the module's output with ``X`` (MSE by default;
+    ``torch.nn.BCEWithLogitsLoss`` for a Bernoulli decoder on data in [0, 1]).
     """
     fused = {"optimizer__fused": True, "optimizer__capturable": True} if X.device.type == "cuda" else {}
     net = AutoencoderNet(
         module,
+        criterion=criterion,
         **fused,
         lr=lr,
         max_epochs=epochs,

@@ -15,6 +15,8 @@ SMALL = {
     "pretrain_epochs": 30,
     "batch_size": 32,
     "max_iter": 150,
+    "epochs": 20,
+    "head_iter": 20,
     "update_interval": 15,
     "lr": 0.01,
     "device": "cpu",

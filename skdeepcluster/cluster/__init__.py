@@ -5,8 +5,9 @@ from ._dcn import DCN
 from ._dec import DEC, IDEC
 from ._deepcluster import DeepCluster
 from ._dscdan import DSCDAN
+from ._generative import DHVC, VaDE
 from ._graph import SDCN, CaEGCN
 from ._n2d import N2D
 from ._subspace import DMSC, DSCNet
 
-__all__ = ["AEKMeans", "CaEGCN", "DCN", "DEC", "DMSC", "DSCDAN", "DSCNet", "DeepCluster", "IDEC", "N2D", "SDCN"]
+__all__ = ["AEKMeans", "CaEGCN", "DCN", "DEC", "DHVC", "DMSC", "DSCDAN", "DSCNet", "DeepCluster", "IDEC", "N2D", "SDCN", "VaDE"]
