@@ -206,9 +206,9 @@ def markdown(rows, meta, args):
     lines = [f"# {meta['dataset']} on {meta['device']}", "",
              f"Command: `python benchmarks/run.py {' '.join(sys.argv[1:])}`  ",
              f"commit {meta['commit']}, torch {meta['torch']}, skdeepcluster {meta['skdeepcluster']}, {meta['date']}, "
-             f"{args.seeds} seeds (mean ± std)", "",
-             "| estimator | ACC | NMI | ARI | paper ACC | fit s | host peak MB | GPU peak MB |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"mean ± std over the seeds of each row", "",
+             "| estimator | seeds | ACC | NMI | ARI | paper ACC | fit s | host peak MB | GPU peak MB |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name in dict.fromkeys(r["estimator"] for r in rows):
         rs = [r for r in rows if r["estimator"] == name]
 
@@ -217,7 +217,7 @@ def markdown(rows, meta, args):
             return (fmt + " ± " + fmt).format(v.mean(), v.std()) if np.isfinite(v).all() else "–"
 
         paper = PAPER.get((meta["dataset"], name))
-        lines.append(f"| {name} | {ms('acc')} | {ms('nmi')} | {ms('ari')} | {paper if paper else '–'} | "
+        lines.append(f"| {name} | {len(rs)} | {ms('acc')} | {ms('nmi')} | {ms('ari')} | {paper if paper else '–'} | "
                      f"{ms('fit_s', '{:.1f}')} | {ms('host_peak_mb', '{:.0f}')} | {ms('gpu_peak_mb', '{:.0f}')} |")
     return "\n".join(lines) + "\n"
 
