@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.utils import check_random_state
+from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -240,6 +241,23 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
         """
         X = self._inference_input(X)
         return self._batched(self._assign, X).cpu().numpy()
+
+    @available_if(lambda self: hasattr(self, "_proba"))
+    def predict_proba(self, X):
+        """Soft cluster assignments of new samples (the class docstring says which distribution).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_clusters)
+            Rows sum to one.
+        """
+        X = self._inference_input(X)
+        return self._batched(self._proba, X).cpu().numpy()
 
     @property
     def _n_features_out(self):

@@ -111,6 +111,17 @@ def test_pickle_and_joblib_round_trip(cls, blobs, tmp_path):
     np.testing.assert_array_equal(clone.transform(X), model.transform(X))
     joblib.dump(model, tmp_path / "m.joblib")
     np.testing.assert_array_equal(joblib.load(tmp_path / "m.joblib").transform(X), model.transform(X))
+    if hasattr(model, "predict_proba"):
+        proba = model.predict_proba(X)
+        np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
+        np.testing.assert_array_equal(proba.argmax(1), model.predict(X))
+        np.testing.assert_array_equal(clone.predict_proba(X), proba)
+
+
+def test_predict_proba_only_where_the_method_has_a_distribution():
+    with_proba = {cls.__name__ for cls in ESTIMATORS if hasattr(small(cls), "_proba")}
+    assert with_proba == {"DEC", "IDEC", "VaDE", "DHVC", "SDCN", "CaEGCN", "N2D"}
+    assert not hasattr(small(AEKMeans), "predict_proba")
 
 
 def test_history_has_every_loss_term_per_epoch(blobs):

@@ -165,21 +165,8 @@ class _DECBase(AutoencoderClusterMixin, BaseDeepCluster):
     def _assign(self, X):
         return self._soft_assignment(X).argmax(1)
 
-    def predict_proba(self, X):
-        """Soft assignments ``q_ij`` (Student-t kernel) of new samples.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            New data.
-
-        Returns
-        -------
-        Q : ndarray of shape (n_samples, n_clusters)
-            Rows sum to one.
-        """
-        X = self._inference_input(X)
-        return self._batched(self._soft_assignment, X).cpu().numpy()
+    def _proba(self, X):
+        return self._soft_assignment(X)
 
 
 class DEC(_DECBase):

@@ -283,21 +283,8 @@ class _GenerativeBase(AutoencoderClusterMixin, BaseDeepCluster):
     def _assign(self, X):
         return self._log_proba(X).argmax(1)
 
-    def predict_proba(self, X):
-        """Cluster posterior of new samples (see the class docstring for which posterior).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            New data.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_clusters)
-            Rows sum to one.
-        """
-        X = self._inference_input(X)
-        return self._batched(lambda x: self._log_proba(x).exp(), X).cpu().numpy()
+    def _proba(self, X):
+        return self._log_proba(X).exp()
 
 
 # -- VaDE --------------------------------------------------------------------------------------

@@ -281,21 +281,8 @@ class _GraphClusterBase(AutoencoderClusterMixin, BaseDeepCluster):
     def _assign(self, X):
         return self._distribution(X).argmax(1)
 
-    def predict_proba(self, X):
-        """GCN cluster distribution ``Z`` of new samples, each linked to its training neighbours.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            New data.
-
-        Returns
-        -------
-        Z : ndarray of shape (n_samples, n_clusters)
-            Rows sum to one.
-        """
-        X = self._inference_input(X)
-        return self._batched(self._distribution, X).cpu().numpy()
+    def _proba(self, X):
+        return self._distribution(X)
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -307,25 +307,9 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
     def _embed(self, X):
         return self.autoencoder_.encode(X)
 
+    def _proba(self, X):
+        proba = self.gaussian_mixture_.predict_proba(self._manifold_of(X))
+        return torch.as_tensor(proba, dtype=torch.float32, device=X.device)
+
     def _assign(self, X):
-        labels = self.gaussian_mixture_.predict_proba(self._manifold_of(X)).argmax(1)
-        return torch.as_tensor(labels, device=X.device)
-
-    def predict_proba(self, X):
-        """Responsibilities of the Gaussian mixture for new samples (see Notes for the manifold step).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            New data.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_clusters)
-            Rows sum to one.
-        """
-        X = self._inference_input(X)
-        step = self._inference_batch_size
-        with torch.no_grad():
-            u = np.concatenate([self._manifold_of(X[i : i + step]) for i in range(0, len(X), step)])
-        return self.gaussian_mixture_.predict_proba(u)
+        return self._proba(X).argmax(1)
