@@ -76,14 +76,14 @@ def run(args):
     X, y = load(args.dataset)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{args.dataset}_{'gpu' if args.device.startswith('cuda') else 'cpu'}_clustpy.csv"
+    path = out / f"{args.dataset}_{'gpu' if args.device.startswith('cuda') else 'cpu'}_clustpy{args.tag}.csv"
     import clustpy
 
     meta = {"library": f"clustpy {clustpy.__version__}", "device": describe_device(args.device)}
     with open(path, "w", newline="") as f:
         writer = None
         for name in args.methods:
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 row = {**fit_peer(name, X, y, seed, args.device), **meta}
                 if writer is None:
                     writer = csv.DictWriter(f, fieldnames=list(row))
@@ -128,7 +128,9 @@ def main(argv=None):
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed .. first-seed + seeds - 1")
     parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--tag", default="", help="suffix of the CSV's name (for runs in parallel)")
     parser.add_argument("--compare", nargs=2, metavar=("OURS_CSV", "CLUSTPY_CSV"))
     args = parser.parse_args(argv)
     if args.compare:

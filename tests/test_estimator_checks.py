@@ -19,10 +19,7 @@ def test_sklearn_compatible(estimator, check):
 
 
 #: Checks that truly do not pass yet, with the reason (the goal is none).
-KNOWN_FAILURES = {
-    "VaDE": "with its paper defaults VaDE can leave mixture component 0 empty on 50 noisy 2-D "
-    "points, so labels start at 1, which check_clustering rejects (issue 5)",
-}
+KNOWN_FAILURES = {}
 
 
 @pytest.mark.parametrize(

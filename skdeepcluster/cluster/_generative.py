@@ -348,7 +348,9 @@ class VaDE(_GenerativeBase):
     Attributes
     ----------
     labels_ : ndarray of shape (n_samples,)
-        :math:`\\arg\\max_c \\gamma_c` of the training samples.
+        :math:`\\arg\\max_c \\gamma_c` of the training samples. Components are
+        numbered by decreasing size of their training cluster, so the labels
+        run 0, 1, ... even when training leaves a component empty.
     weights_ : ndarray of shape (n_clusters,)
         Mixture weights :math:`\\pi`.
     means_ : ndarray of shape (n_clusters, n_components)
@@ -504,10 +506,23 @@ class VaDE(_GenerativeBase):
             return reconstruction + kl, {"reconstruction": reconstruction, "kl": kl}
 
         self.n_iter_ = self._train(X, network, loss_fn, log)
+        self._number_components_by_size(X)
         self.weights_ = torch.softmax(network.pi_logits.detach(), 0).cpu().numpy()
         self.means_ = network.means.detach().cpu().numpy()
         self.covariances_ = network.log_vars.detach().exp().cpu().numpy()
         self.labels_ = self._batched(self._assign, X).cpu().numpy()
+
+    @torch.no_grad()
+    def _number_components_by_size(self, X):
+        """Renumber the mixture components by decreasing size of their training cluster.
+
+        The labels then run 0, 1, ... over the used components, whichever
+        components training left empty.
+        """
+        counts = torch.bincount(self._batched(self._assign, X), minlength=self.n_clusters)
+        order = torch.argsort(counts, descending=True, stable=True)
+        for parameter in self._network.mixture_parameters():
+            parameter.copy_(parameter[order])
 
     def _log_proba(self, X):
         net = self._network
