@@ -44,7 +44,10 @@ CUDA_GRAPHS = os.environ.get("SKDEEPCLUSTER_CUDA_GRAPHS", "1") != "0"
 
 
 class TrainingDivergedError(FloatingPointError):
-    """A loss term became NaN or infinite during training."""
+    """A loss term (or the network's weights) became NaN or infinite during training."""
+
+
+DIVERGENCE_ADVICE = "lower the learning rate or check the input scale (standardise X)."
 
 
 class DeviceBatchIterator:
@@ -156,8 +159,7 @@ class TrainingLog:
             value = float(value)
             if not math.isfinite(value):
                 raise TrainingDivergedError(
-                    f"The {name} loss became {value} at epoch {epoch} of the {phase} phase; "
-                    "lower the learning rate or check the input scale."
+                    f"The {name} loss became {value} at epoch {epoch} of the {phase} phase; {DIVERGENCE_ADVICE}"
                 )
             store.setdefault(name, []).append(value)
         if self._bar is not None:
@@ -166,6 +168,18 @@ class TrainingLog:
             if self.verbose >= 2:
                 text = ", ".join(f"{k}={float(v):.5g}" for k, v in terms.items())
                 self._bar.write(f"[{phase}] epoch {epoch}: {text}", file=sys.stderr)
+
+    def check_finite(self, phase, name, tensor):
+        """Raise :class:`TrainingDivergedError` if ``tensor`` (say, the features of the next epoch) is not finite.
+
+        A loss is recorded before the epoch's last step has changed the weights,
+        so a step that turns them to NaN shows first in what is computed next.
+        """
+        if not bool(torch.isfinite(tensor).all()):
+            epoch = self._epoch.get(phase, 0)
+            raise TrainingDivergedError(
+                f"The {name} became NaN or infinite after epoch {epoch} of the {phase} phase; {DIVERGENCE_ADVICE}"
+            )
 
 
 class TrainStep:
