@@ -268,6 +268,10 @@ class _LogCallback(Callback):
         self.log.record(self.phase, **{self.term: net.history[-1, "train_loss"]})
 
 
+class _StopTraining(KeyboardInterrupt):
+    """A skorch callback's KeyboardInterrupt: the end of training, not a Ctrl-C."""
+
+
 class AutoencoderNet(NeuralNet):
     """skorch ``NeuralNet`` that trains an autoencoder with ``y=None``.
 
@@ -302,6 +306,25 @@ class AutoencoderNet(NeuralNet):
             verbose=verbose,
             **kwargs,
         )
+
+    def notify(self, method_name, **cb_kwargs):
+        try:
+            return super().notify(method_name, **cb_kwargs)
+        except _StopTraining:
+            raise
+        except KeyboardInterrupt as exc:  # a callback stops training, skorch's way (EarlyStopping)
+            raise _StopTraining() from exc
+
+    def fit_loop(self, *args, **kwargs):
+        # skorch's partial_fit swallows every KeyboardInterrupt: it is also how a callback
+        # stops training. A Ctrl-C (any interrupt not from a callback) stops the whole fit
+        # instead: pretrain_autoencoder raises it again.
+        try:
+            return super().fit_loop(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            if not isinstance(exc, _StopTraining):
+                self._interrupt = exc
+            raise
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         _, reconstruction = y_pred
@@ -383,6 +406,8 @@ def pretrain_autoencoder(
         return net.initialize()
     with log.phase(phase, total=epochs):
         net.fit(X, None)
+    if getattr(net, "_interrupt", None) is not None:
+        raise net._interrupt
     net._graphed_step = None  # frees the CUDA graph's memory pool now rather than at garbage collection
     return net
 
