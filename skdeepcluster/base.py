@@ -376,9 +376,11 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
     # -- persistence: fitted on a GPU, loadable on a CPU-only machine --------------
     def __getstate__(self):
         state = super().__getstate__()
-        for key, value in state.items():
-            if isinstance(value, (torch.nn.Module, torch.Tensor)) and _is_off_cpu(value):
-                state[key] = copy.deepcopy(value).cpu() if isinstance(value, torch.nn.Module) else value.cpu()
+        off_cpu = {k: v for k, v in state.items() if isinstance(v, (torch.nn.Module, torch.Tensor)) and _is_off_cpu(v)}
+        # Networks are copied together, so that one shared by two attributes stays shared.
+        modules = copy.deepcopy({k: v for k, v in off_cpu.items() if isinstance(v, torch.nn.Module)})
+        for key, value in off_cpu.items():
+            state[key] = modules[key].cpu() if key in modules else value.cpu()
         return state
 
     def __setstate__(self, state):
