@@ -486,6 +486,20 @@ def load(path):
         The file is not a safe skdeepcluster model (for example a pickle file
         that would run code), names a class outside the allow-list, or was
         written in a newer format version than this library reads.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn.datasets import make_blobs
+    >>> from skdeepcluster import AEKMeans
+    >>> from skdeepcluster.persistence import load, save
+    >>> X, _ = make_blobs(n_samples=60, centers=3, random_state=0)
+    >>> model = AEKMeans(n_clusters=3, hidden_dims=(16,), n_components=2,
+    ...                  pretrain_epochs=5, device="cpu", random_state=0).fit(X)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.skdc")
+    >>> save(model, path)
+    >>> bool((load(path).predict(X) == model.predict(X)).all())
+    True
     """
     from .base import BaseDeepCluster
 
