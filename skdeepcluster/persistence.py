@@ -35,8 +35,8 @@ The file holds a format version (:data:`FORMAT_VERSION`) and the library
 version that wrote it; :func:`load` refuses files of a newer format version.
 """
 
-import importlib
 import pickle
+import sys
 import warnings
 from collections import OrderedDict
 
@@ -111,7 +111,11 @@ def _allowed(cls):
 
 
 def _resolve(name):
-    """The allowed class called ``name``; imports only modules of skdeepcluster and torch.nn."""
+    """The allowed class called ``name``, looked up in modules of skdeepcluster and torch.nn already imported.
+
+    Nothing is imported: importing a module runs it (``skdeepcluster.__main__``
+    would start the command line).
+    """
     if name in SKLEARN_CLASSES:
         return SKLEARN_CLASSES[name]
     if name == "skorch.history.History":
@@ -122,11 +126,13 @@ def _resolve(name):
     refused = UnsafeModelError(f"The file asks for class {name!r}, which is not in the allow-list of safe classes.")
     if not (module.startswith("skdeepcluster.") or module.startswith("torch.nn.modules.")) or not qualname:
         raise refused
+    obj = sys.modules.get(module)
+    if obj is None:
+        raise refused
     try:
-        obj = importlib.import_module(module)
         for part in qualname.split("."):
             obj = getattr(obj, part)
-    except (ImportError, AttributeError):
+    except AttributeError:
         raise UnsafeModelError(f"The file names class {name!r}, which this version of the library lacks.") from None
     if not isinstance(obj, type) or not _allowed(obj):
         raise refused

@@ -162,14 +162,17 @@ def _tampered(fitted_tiny, tmp_path, change):
 @pytest.mark.parametrize(
     "name",
     ["subprocess:Popen", "builtins:eval", "os:system", "skdeepcluster.training:TrainingLog",
-     "skdeepcluster.base:resolve_device", "torch.nn.modules.linear:math", "numpy:ndarray"],
+     "skdeepcluster.base:resolve_device", "torch.nn.modules.linear:math", "numpy:ndarray",
+     "skdeepcluster.__main__:main", "skdeepcluster.cli:main"],
 )
 def test_a_class_outside_the_allow_list_is_refused(name, fitted_tiny, tmp_path):
     def rename(content):
         content["estimator"]["cls"] = name
 
+    modules = set(sys.modules)
     with pytest.raises(UnsafeModelError, match=f"class {name!r}.*not in the allow-list"):
         load(_tampered(fitted_tiny, tmp_path, rename))
+    assert "skdeepcluster.__main__" not in set(sys.modules) - modules  # nothing is imported, so nothing runs
 
 
 def test_a_nested_class_outside_the_allow_list_is_refused(fitted_tiny, tmp_path):
