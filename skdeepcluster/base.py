@@ -29,9 +29,9 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .nn import build_autoencoder
-from .training import TrainingLog, batched_apply, pretrain_autoencoder
+from .training import DIVERGENCE_ADVICE, TrainingDivergedError, TrainingLog, batched_apply, pretrain_autoencoder
 
-__all__ = ["BaseDeepCluster", "AutoencoderClusterMixin", "resolve_device"]
+__all__ = ["BaseDeepCluster", "AutoencoderClusterMixin", "DeviceOutOfMemoryError", "resolve_device"]
 
 
 def resolve_device(device):
@@ -84,6 +84,65 @@ def _seed_of(random_state):
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
+def _check_scale(X):
+    """Refuse values whose squared row norms overflow float32, the precision the networks compute in.
+
+    Every method computes squared errors or distances of rows; beyond
+    ``sqrt(float32 max / n_features)`` they are infinite and training turns to
+    NaN, so the data must be rescaled first.
+    """
+    if X.size == 0:
+        return
+    largest = max(float(X.max()), -float(X.min()))  # no |X| copy of a large array
+    limit = math.sqrt(float(np.finfo(np.float32).max) / X.shape[1])
+    if largest > limit:
+        raise ValueError(
+            f"X has values too large for float32 arithmetic (|x| up to {largest:.3g}; squared distances of "
+            f"{X.shape[1]} features overflow beyond {limit:.3g}); rescale X first, for example with StandardScaler."
+        )
+
+
+#: torch's out-of-memory error (``torch.cuda.OutOfMemoryError`` before torch 2.5).
+_OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
+class DeviceOutOfMemoryError(_OUT_OF_MEMORY, MemoryError):
+    """A fit ran out of device memory; the message estimates the need and names the parameter to change.
+
+    A subclass of both ``torch.OutOfMemoryError`` (code that catches torch's
+    error still does) and :class:`MemoryError`.
+    """
+
+
+def _format_bytes(n):
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def _check_finite_state(estimator, names):
+    """Raise :class:`TrainingDivergedError` if a fitted network or tensor holds NaN or infinity.
+
+    The per-epoch losses are checked as they are recorded; this catches the
+    last optimiser step of a fit turning the weights to NaN after its loss was
+    recorded, which would otherwise give arbitrary labels.
+    """
+    for name in sorted(names):
+        value = getattr(estimator, name)
+        if isinstance(value, torch.nn.Module):
+            tensors = [*value.parameters(), *value.buffers()]
+        elif isinstance(value, torch.Tensor):
+            tensors = [value]
+        else:
+            continue
+        tensors = [t.detach() for t in tensors if t.is_floating_point()]
+        if tensors and not bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
+            raise TrainingDivergedError(
+                f"{name} holds NaN or infinite values at the end of training; {DIVERGENCE_ADVICE}"
+            )
+
+
 def _module_device(obj):
     for value in vars(obj).values():
         if isinstance(value, torch.nn.Module):
@@ -119,12 +178,10 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
     # -- validation ---------------------------------------------------------------
     def _validate_input(self, X, reset):
         X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64], ensure_min_samples=1 if not reset else 2)
-        with np.errstate(over="ignore"):
-            X32 = np.asarray(X, dtype=np.float32)
+        _check_scale(X)
+        X32 = np.asarray(X, dtype=np.float32)
         if not X32.flags.writeable:  # read-only memory maps: torch wants writable memory
             X32 = X32.copy()
-        if not np.isfinite(X32).all():
-            raise ValueError("X has values too large for float32 (|x| > 3.4e38); rescale it first.")
         return X32
 
     def _check_n_clusters(self, n_samples):
@@ -151,28 +208,81 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        ValueError or TypeError
+            Invalid parameters or input, named in the message.
+        skdeepcluster.training.TrainingDivergedError
+            A loss term or the network's weights became NaN or infinite; the
+            message names the term, the epoch and the phase.
+        skdeepcluster.base.DeviceOutOfMemoryError
+            The device ran out of memory; the message estimates what the fit
+            needs and names the parameter to change.
+
+        Notes
+        -----
+        A fit that stops, for whatever reason (an exception,
+        ``KeyboardInterrupt``), leaves the estimator unfitted: the attributes
+        of a previous fit are dropped when ``fit`` starts and those of this fit
+        when it stops, and the exception propagates.
         """
-        self._validate_params()
-        X = self._validate_input(X, reset=True)
-        self._check_n_clusters(X.shape[0])
-        device = resolve_device(self.device)
-        seed = _seed_of(self.random_state)
+        self._forget_fit()
         before = set(vars(self))
         try:
+            self._validate_params()
+            X = self._validate_input(X, reset=True)
+            self._check_n_clusters(X.shape[0])
+            device = resolve_device(self.device)
+            seed = _seed_of(self.random_state)
             with seeded(seed, device):
                 self.device_ = device
                 self._seed = seed
                 log = TrainingLog(self.verbose)
                 self._fit(self._to_device(X), log, **fit_params)
+                _check_finite_state(self, set(vars(self)) - before)
                 self.history_ = log.history
-        except BaseException:
-            # Never half-fitted: drop whatever this fit set.
+        except BaseException as exc:
+            # Never half-fitted, whatever stopped the fit (an error, KeyboardInterrupt):
+            # drop everything this fit set; the previous fit was forgotten above.
             for name in set(vars(self)) - before:
                 delattr(self, name)
+            if isinstance(exc, _OUT_OF_MEMORY) and not isinstance(exc, DeviceOutOfMemoryError):
+                raise DeviceOutOfMemoryError(self._out_of_memory_message(X, device)) from exc
             raise
         del self._seed
+        self._fitted_attributes = tuple(sorted(set(vars(self)) - before))
         self._warn_if_fewer_clusters()
         return self
+
+    def _forget_fit(self):
+        """Drop the attributes of a previous fit, so that none outlives a refit with other settings."""
+        for name in vars(self).pop("_fitted_attributes", ()):
+            vars(self).pop(name, None)
+
+    def _memory_estimate(self, n_samples, n_features):
+        """``(bytes, what, advice)`` for an out-of-memory error: a cheap lower bound of the device memory a fit needs.
+
+        The default counts the training data, which stays on the device for the
+        whole fit, and points at the mini-batch size; methods whose memory grows
+        otherwise (``n x n`` matrices, full-batch phases) override it.
+        """
+        advice = "lower batch_size or hidden_dims" if "batch_size" in self.get_params() else "lower hidden_dims"
+        return 4 * n_samples * n_features, f"the training data ({n_samples} x {n_features} float32)", advice
+
+    def _out_of_memory_message(self, X, device):
+        need, what, advice = self._memory_estimate(*X.shape)
+        there = ""
+        if device.type == "cuda":
+            try:
+                free, total = torch.cuda.mem_get_info(device)
+                there = f" ({_format_bytes(free)} free of {_format_bytes(total)})"
+            except RuntimeError:
+                pass
+        return (
+            f"{type(self).__name__} ran out of memory on {device}{there}: {what} alone take about "
+            f"{_format_bytes(need)}; {advice}, or fit with device='cpu'."
+        )
 
     def fit_predict(self, X, y=None, **fit_params):
         """Fit the model and return the cluster label of each training sample.
@@ -266,9 +376,11 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
     # -- persistence: fitted on a GPU, loadable on a CPU-only machine --------------
     def __getstate__(self):
         state = super().__getstate__()
-        for key, value in state.items():
-            if isinstance(value, (torch.nn.Module, torch.Tensor)) and _is_off_cpu(value):
-                state[key] = copy.deepcopy(value).cpu() if isinstance(value, torch.nn.Module) else value.cpu()
+        off_cpu = {k: v for k, v in state.items() if isinstance(v, (torch.nn.Module, torch.Tensor)) and _is_off_cpu(v)}
+        # Networks are copied together, so that one shared by two attributes stays shared.
+        modules = copy.deepcopy({k: v for k, v in off_cpu.items() if isinstance(v, torch.nn.Module)})
+        for key, value in off_cpu.items():
+            state[key] = modules[key].cpu() if key in modules else value.cpu()
         return state
 
     def __setstate__(self, state):

@@ -44,7 +44,10 @@ CUDA_GRAPHS = os.environ.get("SKDEEPCLUSTER_CUDA_GRAPHS", "1") != "0"
 
 
 class TrainingDivergedError(FloatingPointError):
-    """A loss term became NaN or infinite during training."""
+    """A loss term (or the network's weights) became NaN or infinite during training."""
+
+
+DIVERGENCE_ADVICE = "lower the learning rate or check the input scale (standardise X)."
 
 
 class DeviceBatchIterator:
@@ -156,8 +159,7 @@ class TrainingLog:
             value = float(value)
             if not math.isfinite(value):
                 raise TrainingDivergedError(
-                    f"The {name} loss became {value} at epoch {epoch} of the {phase} phase; "
-                    "lower the learning rate or check the input scale."
+                    f"The {name} loss became {value} at epoch {epoch} of the {phase} phase; {DIVERGENCE_ADVICE}"
                 )
             store.setdefault(name, []).append(value)
         if self._bar is not None:
@@ -166,6 +168,18 @@ class TrainingLog:
             if self.verbose >= 2:
                 text = ", ".join(f"{k}={float(v):.5g}" for k, v in terms.items())
                 self._bar.write(f"[{phase}] epoch {epoch}: {text}", file=sys.stderr)
+
+    def check_finite(self, phase, name, tensor):
+        """Raise :class:`TrainingDivergedError` if ``tensor`` (say, the features of the next epoch) is not finite.
+
+        A loss is recorded before the epoch's last step has changed the weights,
+        so a step that turns them to NaN shows first in what is computed next.
+        """
+        if not bool(torch.isfinite(tensor).all()):
+            epoch = self._epoch.get(phase, 0)
+            raise TrainingDivergedError(
+                f"The {name} became NaN or infinite after epoch {epoch} of the {phase} phase; {DIVERGENCE_ADVICE}"
+            )
 
 
 class TrainStep:
@@ -254,6 +268,10 @@ class _LogCallback(Callback):
         self.log.record(self.phase, **{self.term: net.history[-1, "train_loss"]})
 
 
+class _StopTraining(KeyboardInterrupt):
+    """A skorch callback's KeyboardInterrupt: the end of training, not a Ctrl-C."""
+
+
 class AutoencoderNet(NeuralNet):
     """skorch ``NeuralNet`` that trains an autoencoder with ``y=None``.
 
@@ -288,6 +306,25 @@ class AutoencoderNet(NeuralNet):
             verbose=verbose,
             **kwargs,
         )
+
+    def notify(self, method_name, **cb_kwargs):
+        try:
+            return super().notify(method_name, **cb_kwargs)
+        except _StopTraining:
+            raise
+        except KeyboardInterrupt as exc:  # a callback stops training, skorch's way (EarlyStopping)
+            raise _StopTraining() from exc
+
+    def fit_loop(self, *args, **kwargs):
+        # skorch's partial_fit swallows every KeyboardInterrupt: it is also how a callback
+        # stops training. A Ctrl-C (any interrupt not from a callback) stops the whole fit
+        # instead: pretrain_autoencoder raises it again.
+        try:
+            return super().fit_loop(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            if not isinstance(exc, _StopTraining):
+                self._interrupt = exc
+            raise
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         _, reconstruction = y_pred
@@ -369,6 +406,8 @@ def pretrain_autoencoder(
         return net.initialize()
     with log.phase(phase, total=epochs):
         net.fit(X, None)
+    if getattr(net, "_interrupt", None) is not None:
+        raise net._interrupt
     net._graphed_step = None  # frees the CUDA graph's memory pool now rather than at garbage collection
     return net
 

@@ -1,6 +1,7 @@
 """Shared test settings: tiny networks and few epochs, passed explicitly."""
 
 import inspect
+import warnings
 
 import numpy as np
 import pytest
@@ -23,6 +24,10 @@ SMALL = {
 }
 
 
+#: Even smaller settings for tests that only need *a* fitted model (input checks, persistence).
+TINY = {**SMALL, "pretrain_epochs": 2, "max_iter": 3, "epochs": 2, "head_iter": 2, "update_interval": 2, "n_init": 1}
+
+
 def all_estimators():
     """Every estimator class that skdeepcluster exports."""
     return [
@@ -37,6 +42,34 @@ def small(cls, **overrides):
     names = cls().get_params()
     params = {k: v for k, v in {**SMALL, **overrides}.items() if k in names}
     return cls(**params)
+
+
+def tiny(cls, **overrides):
+    """An instance of ``cls`` with the TINY settings it accepts (a fit takes a few ms)."""
+    return small(cls, **{**TINY, **overrides})
+
+
+def tiny_blobs():
+    """60 samples x 5 features in 3 blobs, float32."""
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(n_samples=60, centers=3, n_features=5, random_state=0, cluster_std=0.6)
+    return X.astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def fitted_tiny():
+    """``fitted_tiny(cls)``: one TINY fit of ``cls`` on :func:`tiny_blobs` per test session (do not modify it)."""
+    cache = {}
+
+    def get(cls):
+        if cls not in cache:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # two epochs may leave a cluster empty
+                cache[cls] = tiny(cls, n_clusters=3, random_state=0).fit(tiny_blobs())
+        return cache[cls]
+
+    return get
 
 
 @pytest.fixture

@@ -371,7 +371,7 @@ class DeepCluster(AutoencoderClusterMixin, BaseDeepCluster):
         with log.phase("clustering", total=self.epochs):
             for epoch in range(1, self.epochs + 1):
                 ae.eval()
-                features, _, _ = self._whitened_features(X)
+                features, _, _ = self._whitened_features(X, log)
                 _, labels, n_split = kmeans_with_splits(features, k, rng, self.kmeans_iter)
                 pseudo.copy_(labels)
                 current = labels.cpu().numpy()
@@ -389,16 +389,18 @@ class DeepCluster(AutoencoderClusterMixin, BaseDeepCluster):
         ae.eval()
         self.n_iter_ = epoch
         self.pseudo_labels_ = pseudo.cpu().numpy()
-        features, self._mean, self._projection = self._whitened_features(X)
+        features, self._mean, self._projection = self._whitened_features(X, log)
         km = KMeans(self.n_clusters, n_init=self.n_init, random_state=self._seed)
         self.labels_ = km.fit_predict(features.double().cpu().numpy())
         self._centers = torch.as_tensor(km.cluster_centers_, dtype=torch.float32, device=X.device)
         self.cluster_centers_ = km.cluster_centers_.astype(np.float32)
 
     @torch.no_grad()
-    def _whitened_features(self, X):
+    def _whitened_features(self, X, log=None):
         """Backbone features of ``X``, PCA-whitened and L2-normalised, with the whitening used."""
         features = self._batched(self.autoencoder_.encode, X)
+        if log is not None:
+            log.check_finite("clustering", "backbone features", features)
         mean, projection = pca_whitening(features, min(self.pca_components, features.shape[1], len(X)))
         return F.normalize((features - mean) @ projection, dim=1), mean, projection
 

@@ -375,6 +375,11 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         return loss, terms, z
 
     # -- fit ------------------------------------------------------------------------
+    def _memory_estimate(self, n_samples, n_features):
+        b = min(self.spectral_batch_size, n_samples)
+        need = 4 * (n_samples * n_features + 4 * b * b)  # the data, and a batch's affinity with its gradients
+        return need, f"the training data and the {b} x {b} affinity of a spectral batch", "lower spectral_batch_size"
+
     def _fit(self, X, log):
         self._build(X)
         n, device = X.shape[0], X.device

@@ -829,7 +829,8 @@ class DHVC(_GenerativeBase):
             network.pi_logits.copy_(log_w)
             network.directions.copy_(directions)
             network.log_concentrations.copy_(kappas.log())
-            start = min(10 * float(kappas.median()), self.max_concentration / 2) - 1
+            # kappa = softplus(bias) + 1 > 1; degenerate data (one point) can give a median below 1
+            start = max(min(10 * float(kappas.median()), self.max_concentration / 2) - 1, 1e-3)
             network.concentration_head.weight.zero_()
             network.concentration_head.bias.fill_(start + math.log(-math.expm1(-start)))  # softplus^-1
         self._network = network

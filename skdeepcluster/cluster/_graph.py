@@ -190,6 +190,13 @@ class _GraphClusterBase(AutoencoderClusterMixin, BaseDeepCluster):
         self.adjacency_ = normalize_adjacency(A, self.normalization)
         return A
 
+    def _memory_estimate(self, n_samples, n_features):
+        widths = [n_features, *self.hidden_dims, self.n_components, self.n_clusters]
+        # the data, and both branches' activations with their gradients, all samples at once
+        need = 4 * n_samples * (n_features + 4 * sum(widths))
+        what = f"the full-batch joint phase on {n_samples} samples (activations and gradients of both branches)"
+        return need, what, "lower hidden_dims (every epoch is one full batch)"
+
     def _check_autoencoder(self, autoencoder):
         encoder = getattr(autoencoder, "encoder", None)
         if not isinstance(encoder, nn.Sequential) or not any(isinstance(m, nn.Linear) for m in encoder):

@@ -273,11 +273,13 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
         elif name == "isomap":
             learner = Isomap(n_components=min(dim, n - 1), n_neighbors=neighbors)
         else:
-            # eigsh needs fewer eigenvectors than nodes
+            # eigsh needs fewer eigenvectors than nodes; two nodes get the dense solver
+            # (scikit-learn's lobpcg path solves graphs this small with eigh).
             learner = SpectralEmbedding(
                 n_components=min(dim, n - 2) if n > 2 else 1,
                 affinity="nearest_neighbors",
                 n_neighbors=max(neighbors, 1),
+                eigen_solver="arpack" if n > 2 else "lobpcg",
                 random_state=self._seed,
             )
         with warnings.catch_warnings():

@@ -127,6 +127,12 @@ class _SelfExpressiveClustering(BaseDeepCluster):
                 "for the scalable mode, which self-expresses a subset and codes the rest, or raise max_memory_gb."
             )
 
+    def _memory_estimate(self, n_samples, n_features):
+        n = n_samples if self.n_landmarks is None else min(self.n_landmarks, n_samples)
+        need = estimate_memory(n)[0] + 4 * n_samples * n_features
+        advice = "set n_landmarks (the scalable mode)" if self.n_landmarks is None else "lower n_landmarks"
+        return need, f"the {n} x {n} self-expressive layer (with its gradients and Adam moments) and the data", advice
+
     def _fit_subspace(self, X, log):
         """Everything after pretraining: landmarks, fine-tuning, affinity, spectral clustering, coding."""
         n = X.shape[0]
