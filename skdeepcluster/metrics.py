@@ -59,10 +59,8 @@ def matched_confusion_matrix(labels_true, labels_pred):
 
     Parameters
     ----------
-    labels_true : array-like of shape (n_samples,)
-        Ground-truth classes.
-    labels_pred : array-like of shape (n_samples,)
-        Cluster labels.
+    labels_true, labels_pred : array-like of shape (n_samples,)
+        Ground-truth classes and cluster labels.
 
     Returns
     -------
