@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 from numpydoc.docscrape import ClassDoc
 
 import skdeepcluster
@@ -102,3 +103,27 @@ def _resolve(dotted):
         except (ImportError, AttributeError):
             return None
     return f"{obj.__module__}.{obj.__qualname__}"
+
+
+def test_readme_quick_start_runs(monkeypatch, capsys):
+    """The README's quick start, as written, with CaEGCN's network and epochs made tiny."""
+    readme = (ROOT / "README.rst").read_text()
+    section = readme[readme.index("Quick start\n") :]
+    lines = section[section.index(".. code-block:: python") :].splitlines()[1:]
+    body = []
+    for line in lines:
+        if line.strip() and not line.startswith("    "):
+            break
+        body.append(line[4:])
+    code = "\n".join(body)
+    assert "CaEGCN(n_clusters=10).fit_predict(X" in code and "GridSearchCV(" in code
+    tiny = {"hidden_dims": (16,), "n_components": 4, "pretrain_epochs": 2, "max_iter": 3, "n_init": 1, "device": "cpu"}
+    monkeypatch.setattr(skdeepcluster.CaEGCN.__init__, "__kwdefaults__", {**skdeepcluster.CaEGCN.__init__.__kwdefaults__, **tiny})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny networks: a second thread costs more than it gives on a busy 2-core machine
+    try:
+        exec(compile(code.replace("max_iter=200", "max_iter=3"), "README.rst", "exec"), {})
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert "'acc'" in out and "caegcn__n_neighbors" in out
