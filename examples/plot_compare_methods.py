@@ -11,10 +11,11 @@ mixture), and the simultaneous :class:`~skdeepcluster.DEC`,
 training the encoder with a clustering loss. The comparison is then about the
 clustering step alone.
 
-Each panel is a 2-D PCA map of the method's embedding, coloured by the
-method's clusters, with its accuracy against the true digits. DEC and DCN
-pull the samples towards their centres; IDEC, which keeps the reconstruction
-loss, changes the embedding less.
+Each panel is a 2-D PCA map of the method's embedding (its ``transform``),
+coloured by the method's clusters, with its accuracy against the true digits.
+AEKMeans and N2D leave the embedding as it was pretrained and differ only in
+how they cut it; DEC, IDEC and DCN go on training the encoder, and their
+clustering losses pull the samples towards the cluster centres.
 
 The network and the numbers of epochs are small, to run in seconds on a CPU.
 """
@@ -46,12 +47,11 @@ for name, model in models.items():
 # %%
 # The embeddings, coloured by cluster
 # -----------------------------------
-# N2D's ``transform`` is the autoencoder embedding it starts from, so its
-# panel shows its own 10-D manifold coordinates (``embedding_manifold_``).
+# N2D's ``transform`` is the autoencoder embedding it starts from, so its map
+# is AEKMeans's, coloured by the Gaussian mixture it fits on the manifold.
 fig, axes = plt.subplots(2, 3, figsize=(12, 8))
 for ax, (name, model) in zip(axes.flat, models.items()):
-    Z = model.embedding_manifold_ if isinstance(model, N2D) else model.transform(X)
-    Z2 = PCA(n_components=2).fit_transform(Z)
+    Z2 = PCA(n_components=2).fit_transform(model.transform(X))
     ax.scatter(Z2[:, 0], Z2[:, 1], c=model.labels_, cmap="tab10", s=4)
     ax.set(title=f"{name}: ACC {clustering_accuracy(y, model.labels_):.2f}", xticks=[], yticks=[])
 true_ax = axes.flat[-1]
