@@ -5,7 +5,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, make_scorer, normalized_mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
 
-__all__ = ["clustering_accuracy", "clustering_report", "SCORERS", "get_scorer"]
+__all__ = ["clustering_accuracy", "matched_confusion_matrix", "clustering_report", "SCORERS", "get_scorer"]
 
 
 def clustering_accuracy(labels_true, labels_pred):
@@ -45,6 +45,40 @@ def clustering_accuracy(labels_true, labels_pred):
     counts = contingency_matrix(labels_true, labels_pred)
     rows, cols = linear_sum_assignment(counts, maximize=True)
     return float(counts[rows, cols].sum() / labels_true.size)
+
+
+def matched_confusion_matrix(labels_true, labels_pred):
+    """Confusion matrix of classes against clusters, clusters reordered to match the classes.
+
+    Cluster numbers are arbitrary, so a plain confusion matrix of a clustering
+    scatters its counts. Here column ``j`` is the cluster matched to the
+    ``j``-th class by :func:`clustering_accuracy`'s one-to-one matching, so a
+    good clustering has its counts on the diagonal, and the diagonal's sum
+    over the total is the clustering accuracy. Clusters matched to no class
+    (more clusters than classes) come last.
+
+    Parameters
+    ----------
+    labels_true, labels_pred : array-like of shape (n_samples,)
+        Ground-truth classes and cluster labels.
+
+    Returns
+    -------
+    counts : ndarray of shape (n_classes, n_clusters)
+        ``counts[i, j]`` samples of the ``i``-th class (in sorted order) in
+        the ``j``-th cluster (in matched order).
+
+    Examples
+    --------
+    >>> from skdeepcluster.metrics import matched_confusion_matrix
+    >>> matched_confusion_matrix([0, 0, 1, 1, 1], [5, 5, 2, 2, 5])
+    array([[2, 0],
+           [1, 2]])
+    """
+    counts = contingency_matrix(labels_true, labels_pred)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    order = list(cols[np.argsort(rows)]) + [j for j in range(counts.shape[1]) if j not in set(cols)]
+    return counts[:, order]
 
 
 def clustering_report(labels_true, labels_pred):

@@ -11,3 +11,9 @@ from ._n2d import N2D
 from ._subspace import DMSC, DSCNet
 
 __all__ = ["AEKMeans", "CaEGCN", "DCN", "DEC", "DHVC", "DMSC", "DSCDAN", "DSCNet", "DeepCluster", "IDEC", "N2D", "SDCN", "VaDE"]
+
+# Shared parameter and attribute descriptions: see skdeepcluster/_docstrings.py.
+from .._docstrings import fill_docstring  # noqa: E402
+
+for _name in __all__:
+    fill_docstring(globals()[_name])

@@ -8,41 +8,24 @@ from ..training import kmeans_centers
 class AEKMeans(AutoencoderClusterMixin, BaseDeepCluster):
     """Autoencoder followed by k-means: the multistage baseline of deep clustering.
 
-    The autoencoder is trained to minimise the reconstruction error
-    :math:`L_r = \\frac{1}{n} \\sum_i \\|x_i - g(f(x_i))\\|^2`; k-means then
-    clusters the embeddings :math:`z_i = f(x_i)`. It is the first stage of DEC,
-    IDEC and DCN, and the baseline they are measured against.
+    The autoencoder (encoder :math:`f`, decoder :math:`g`) is trained to
+    minimise the reconstruction error, then k-means clusters the embeddings
+    :math:`z_i = f(x_i)`:
+
+    .. math:: L_r = \\frac{1}{n} \\sum_i \\|x_i - g(f(x_i))\\|^2, \\qquad
+              \\min_{\\mu_1, \\dots, \\mu_K} \\sum_i \\min_j \\|z_i - \\mu_j\\|^2.
+
+    It is the first stage of DEC, IDEC and DCN, and the baseline they are
+    measured against.
 
     Parameters
     ----------
-    n_clusters : int, default=8
-        Number of clusters.
-    hidden_dims : tuple of int, default=(500, 500, 2000)
-        Widths of the encoder's hidden layers (the decoder mirrors them).
-        Ignored when ``image_shape`` is given.
-    n_components : int, default=10
-        Width of the embedding.
-    image_shape : tuple of int or None, default=None
-        ``(channels, height, width)`` of each row; when given, the
-        convolutional autoencoder of DCEC is used instead of the MLP.
-    pretrain_epochs : int, default=200
-        Epochs of autoencoder training (Adam).
-    pretrain_lr : float, default=1e-3
-        Adam learning rate of the autoencoder.
+    {n_clusters, hidden_dims, n_components, image_shape, pretrain_epochs, pretrain_lr}
     batch_size : int, default=256
         Mini-batch size.
     n_init : int, default=20
         k-means restarts.
-    autoencoder : torch.nn.Module, fitted estimator or None, default=None
-        A pretrained autoencoder to reuse (copied, not trained again).
-    pretrain_callbacks : list of skorch callbacks or None, default=None
-        Extra skorch callbacks for the pretraining (EarlyStopping, LRScheduler, ...).
-    device : str or torch.device, default="auto"
-        ``"auto"`` picks CUDA, then MPS, then the CPU.
-    random_state : int, RandomState or None, default=None
-        Seed of weight initialisation, shuffling and k-means.
-    verbose : int, default=0
-        1 shows a progress bar, 2 also logs every epoch's loss.
+    {autoencoder, pretrain_callbacks, device, random_state, verbose}
 
     Attributes
     ----------
@@ -52,18 +35,7 @@ class AEKMeans(AutoencoderClusterMixin, BaseDeepCluster):
         k-means centres in the embedding.
     autoencoder_ : torch.nn.Module
         The trained autoencoder.
-    history_ : dict
-        ``{"pretrain": {"reconstruction": [...]}}``, one value per epoch.
-    pretrain_history_ : skorch History or None
-        skorch's own history of the pretraining.
-    n_iter_ : int
-        Pretraining epochs run.
-    n_features_in_ : int
-        Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen in fit, when X has string column names.
-    device_ : torch.device
-        Device the model was trained on.
+    {history_pretrain, pretrain_history_, n_iter_pretrain, n_features_in_, feature_names_in_, device_}
 
     See Also
     --------

@@ -76,16 +76,7 @@ class DCN(AutoencoderClusterMixin, BaseDeepCluster):
 
     Parameters
     ----------
-    n_clusters : int, default=8
-        Number of clusters :math:`K`.
-    hidden_dims : tuple of int, default=(500, 500, 2000)
-        Widths of the encoder's hidden layers (the decoder mirrors them).
-        Ignored when ``image_shape`` is given.
-    n_components : int, default=10
-        Width of the embedding.
-    image_shape : tuple of int or None, default=None
-        ``(channels, height, width)`` of each row; when given, the
-        convolutional autoencoder is used instead of the MLP.
+    {n_clusters, hidden_dims, n_components, image_shape}
     clustering_weight : float, default=2.0
         The paper's :math:`\\lambda`: the clustering term is weighted by
         :math:`\\lambda / 2` against the per-sample summed reconstruction error.
@@ -101,24 +92,10 @@ class DCN(AutoencoderClusterMixin, BaseDeepCluster):
         Epochs of the joint clustering phase.
     lr : float, default=1e-4
         Adam learning rate of the clustering phase.
-    pretrain_epochs : int, default=200
-        Epochs of end-to-end autoencoder pretraining (Adam).
-    pretrain_lr : float, default=1e-3
-        Adam learning rate of the pretraining.
-    batch_size : int, default=256
-        Mini-batch size of both phases.
+    {pretrain_epochs, pretrain_lr, batch_size}
     n_init : int, default=10
         k-means restarts of the initial clustering (the authors' code uses 10).
-    autoencoder : torch.nn.Module, fitted estimator or None, default=None
-        A pretrained autoencoder to start from (copied; pretraining is skipped).
-    pretrain_callbacks : list of skorch callbacks or None, default=None
-        Extra skorch callbacks for the pretraining.
-    device : str or torch.device, default="auto"
-        ``"auto"`` picks CUDA, then MPS, then the CPU.
-    random_state : int, RandomState or None, default=None
-        Seed of weight initialisation, shuffling and k-means.
-    verbose : int, default=0
-        1 shows a progress bar, 2 also logs every epoch's losses.
+    {autoencoder, pretrain_callbacks, device, random_state, verbose}
 
     Attributes
     ----------
@@ -133,16 +110,10 @@ class DCN(AutoencoderClusterMixin, BaseDeepCluster):
     history_ : dict
         ``history_["pretrain"]["reconstruction"]`` and ``history_["clustering"]``
         with ``reconstruction``, ``kmeans`` and ``delta_label`` per epoch.
-    pretrain_history_ : skorch History or None
-        skorch's own history of the pretraining.
+    {pretrain_history_}
     n_iter_ : int
         Clustering epochs run.
-    n_features_in_ : int
-        Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen in fit, when X has string column names.
-    device_ : torch.device
-        Device the model was trained on.
+    {n_features_in_, feature_names_in_, device_}
 
     See Also
     --------

@@ -9,46 +9,26 @@ from ..base import AutoencoderClusterMixin, BaseDeepCluster
 from ..losses import kl_divergence, reconstruction_loss, student_t_assignment, target_distribution
 from ..training import LossAccumulator, TrainStep, kmeans_centers, minibatches
 
-_COMMON_DOC = """
+_PARAMETERS_HEAD = """
     Parameters
     ----------
-    n_clusters : int, default=8
-        Number of clusters.
-    hidden_dims : tuple of int, default=(500, 500, 2000)
-        Widths of the encoder's hidden layers (the decoder mirrors them).
-        Ignored when ``image_shape`` is given.
-    n_components : int, default=10
-        Width of the embedding.
-    image_shape : tuple of int or None, default=None
-        ``(channels, height, width)`` of each row; when given, the
-        convolutional autoencoder of DCEC is used instead of the MLP.
+    {n_clusters, hidden_dims, n_components, image_shape}
     alpha : float, default=1.0
         Degrees of freedom of the Student-t kernel.
-    pretrain_epochs : int, default=200
-        Epochs of end-to-end autoencoder pretraining (Adam).
-    pretrain_lr : float, default=1e-3
-        Adam learning rate of the pretraining.
-    batch_size : int, default=256
-        Mini-batch size of both phases.
+"""
+
+_PARAMETERS_SCHEDULE = """    {pretrain_epochs, pretrain_lr, batch_size}
     update_interval : int, default=140
         Iterations between two refreshes of the target distribution P.
     tol : float, default=1e-3
         Stop when fewer than this fraction of labels change between two refreshes of P.
     max_iter : int, default=20000
         Upper bound on clustering iterations (mini-batch steps).
-    n_init : int, default=20
+"""
+
+_PARAMETERS_TAIL_AND_ATTRIBUTES = """    n_init : int, default=20
         k-means restarts for the cluster centres.
-    autoencoder : torch.nn.Module, fitted estimator or None, default=None
-        A pretrained autoencoder to start from (copied; pretraining is skipped),
-        for example ``AEKMeans(...).fit(X).autoencoder_``.
-    pretrain_callbacks : list of skorch callbacks or None, default=None
-        Extra skorch callbacks for the pretraining.
-    device : str or torch.device, default="auto"
-        ``"auto"`` picks CUDA, then MPS, then the CPU.
-    random_state : int, RandomState or None, default=None
-        Seed of weight initialisation, shuffling and k-means.
-    verbose : int, default=0
-        1 shows a progress bar, 2 also logs every epoch's losses.
+    {autoencoder, pretrain_callbacks, device, random_state, verbose}
 
     Attributes
     ----------
@@ -61,16 +41,10 @@ _COMMON_DOC = """
     history_ : dict
         Per-epoch loss terms: ``history_["pretrain"]["reconstruction"]`` and
         ``history_["clustering"]`` with ``kl``, ``delta_label`` (one entry per refresh of P).
-    pretrain_history_ : skorch History or None
-        skorch's own history of the pretraining.
+    {pretrain_history_}
     n_iter_ : int
         Clustering iterations run.
-    n_features_in_ : int
-        Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen in fit, when X has string column names.
-    device_ : torch.device
-        Device the model was trained on.
+    {n_features_in_, feature_names_in_, device_}
 """
 
 
@@ -195,7 +169,8 @@ class DEC(_DECBase):
     Deviation: pretraining is end-to-end (Adam, 200 epochs, as in the IDEC
     code) rather than the paper's greedy layer-wise denoising autoencoder.
 """
-        + _COMMON_DOC
+        + _PARAMETERS_HEAD
+        + _PARAMETERS_SCHEDULE
         + """    lr : float, default=0.01
         SGD learning rate of the clustering phase.
     momentum : float, default=0.9
@@ -205,7 +180,9 @@ class DEC(_DECBase):
         beyond the paper: on data scaled to unit range it does not bind (the
         largest norm seen on digits is below 4), but it keeps SGD with large
         momentum from diverging on unscaled data. ``None`` turns it off.
-
+"""
+        + _PARAMETERS_TAIL_AND_ATTRIBUTES
+        + """
     See Also
     --------
     IDEC : keeps the decoder and its reconstruction loss during clustering.
@@ -292,11 +269,13 @@ class IDEC(_DECBase):
     (0.1 in the paper), SGD with lr 0.1 and momentum 0.99, and P refreshed every
     ``update_interval`` iterations until fewer than ``tol`` of the labels change.
 """
-        + _COMMON_DOC
+        + _PARAMETERS_HEAD
         + """    clustering_weight : float, default=0.1
         The paper's :math:`\\gamma`, weight of the KL clustering loss against the
         reconstruction loss.
-    lr : float, default=0.1
+"""
+        + _PARAMETERS_SCHEDULE
+        + """    lr : float, default=0.1
         SGD learning rate of the clustering phase.
     momentum : float, default=0.99
         SGD momentum of the clustering phase.
@@ -306,7 +285,9 @@ class IDEC(_DECBase):
         largest norm seen on digits is 0.3), but SGD with lr 0.1 and momentum
         0.99 diverges without it on small data sets where every step is a full
         batch. ``None`` turns it off.
-
+"""
+        + _PARAMETERS_TAIL_AND_ATTRIBUTES
+        + """
     See Also
     --------
     DEC : the same without the reconstruction term.

@@ -140,13 +140,17 @@ class DeepCluster(AutoencoderClusterMixin, BaseDeepCluster):
     1. the features :math:`f_\\theta(x_i)` of all samples are PCA-whitened to
        ``pca_components`` dimensions and L2-normalised;
     2. k-means with ``n_pseudo_classes`` clusters gives pseudo-labels
-       :math:`y_i`, minimising
-       :math:`\\min_{C} \\frac{1}{N}\\sum_i \\min_{y_i} \\|\\tilde f(x_i) - C y_i\\|^2`;
+       :math:`y_i` (one-hot), minimising
+
+       .. math:: \\min_{C} \\frac{1}{N}\\sum_i \\min_{y_i} \\|\\tilde f(x_i) - C y_i\\|^2;
+
        an empty cluster is refilled by splitting a random non-empty one
        (see :func:`split_empty_clusters`);
     3. a freshly initialised linear head :math:`g_W` is put on the features and
        network and head are trained for one pass on the cross-entropy
-       :math:`\\min_{\\theta, W} \\frac{1}{N}\\sum_i \\ell(g_W(f_\\theta(x_i)), y_i)`,
+
+       .. math:: \\min_{\\theta, W} \\frac{1}{N}\\sum_i \\ell\\big(g_W(f_\\theta(x_i)), y_i\\big),
+
        drawing samples uniformly over the pseudo-classes
        (see :func:`uniform_label_sampler`) so that large clusters do not take over.
 
@@ -184,22 +188,14 @@ class DeepCluster(AutoencoderClusterMixin, BaseDeepCluster):
     pretrain_epochs : int, default=200
         Epochs of autoencoder pretraining of the backbone (0 starts from random
         weights as the paper does).
-    pretrain_lr : float, default=1e-3
-        Adam learning rate of the pretraining.
+    {pretrain_lr}
     batch_size : int, default=256
         Mini-batch size of both phases (the paper's 256).
     n_init : int, default=10
         k-means restarts of the final partition.
     autoencoder : torch.nn.Module, fitted estimator or None, default=None
         A pretrained autoencoder whose encoder is the starting backbone (copied).
-    pretrain_callbacks : list of skorch callbacks or None, default=None
-        Extra skorch callbacks for the pretraining.
-    device : str or torch.device, default="auto"
-        ``"auto"`` picks CUDA, then MPS, then the CPU.
-    random_state : int, RandomState or None, default=None
-        Seed of weights, k-means, sampling and shuffling.
-    verbose : int, default=0
-        1 shows a progress bar, 2 also logs every epoch's losses.
+    {pretrain_callbacks, device, random_state, verbose}
 
     Attributes
     ----------
@@ -218,16 +214,10 @@ class DeepCluster(AutoencoderClusterMixin, BaseDeepCluster):
         ``history_["clustering"]`` with ``cross_entropy``, ``nmi_previous`` (NMI
         between two consecutive epochs' pseudo-labels, the paper's stability
         measure) and ``empty_splits`` per epoch.
-    pretrain_history_ : skorch History or None
-        skorch's own history of the pretraining.
+    {pretrain_history_}
     n_iter_ : int
         Epochs run.
-    n_features_in_ : int
-        Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen in fit, when X has string column names.
-    device_ : torch.device
-        Device the model was trained on.
+    {n_features_in_, feature_names_in_, device_}
 
     See Also
     --------

@@ -84,11 +84,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
     ----------
     n_clusters : int, default=8
         Number of clusters :math:`K`, also the width of the spectral embedding.
-    hidden_dims : tuple of int, default=(500, 500, 2000)
-        Widths of the MLP encoder's hidden layers (the decoder mirrors them).
-        Ignored when ``image_shape`` is given.
-    n_components : int, default=10
-        Width of the latent code :math:`z`.
+    {hidden_dims, n_components}
     image_shape : tuple of int or None, default=None
         ``(channels, height, width)`` of each row; when given, the
         convolutional autoencoder is used and the local MI term is added.
@@ -113,8 +109,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         Hidden ReLU layers of the spectral network :math:`h`.
     pretrain_epochs : int, default=50
         Epochs of dual autoencoder pretraining (Adam).
-    pretrain_lr : float, default=1e-3
-        Adam learning rate of the pretraining.
+    {pretrain_lr}
     batch_size : int, default=256
         Mini-batch size of the pretraining.
     spectral_batch_size : int, default=1024
@@ -133,12 +128,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
     autoencoder : torch.nn.Module, fitted estimator or None, default=None
         An autoencoder to start from (copied; it is still trained with the
         dual and MI losses), for example ``AEKMeans(...).fit(X).autoencoder_``.
-    device : str or torch.device, default="auto"
-        ``"auto"`` picks CUDA, then MPS, then the CPU.
-    random_state : int, RandomState or None, default=None
-        Seed of weight initialisation, noise, shuffling and k-means.
-    verbose : int, default=0
-        1 shows a progress bar, 2 also logs every epoch's losses.
+    {device, random_state, verbose}
 
     Attributes
     ----------
@@ -161,12 +151,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         ``prior`` and, in the clustering phase, ``spectral``.
     n_iter_ : int
         Steps of the joint phase.
-    n_features_in_ : int
-        Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen in fit, when X has string column names.
-    device_ : torch.device
-        Device the model was trained on.
+    {n_features_in_, feature_names_in_, device_}
 
     See Also
     --------

@@ -181,35 +181,19 @@ def _entropy(p, log_p, dim=-1):
 
 
 # -- shared estimator code ---------------------------------------------------------------------
-_SHARED_DOC = """n_clusters : int, default=8
-        Number of clusters :math:`K`.
-    hidden_dims : tuple of int, default=(500, 500, 2000)
-        Widths of the encoder's hidden layers (the decoder mirrors them).
-        Ignored when ``image_shape`` is given.
+_SHARED_DOC = """{n_clusters, hidden_dims}
     n_components : int, default=10
         Latent dimension :math:`J` (for DHVC, :math:`d`: codes lie on
         :math:`S^{d-1} \\subset R^d`; ``n_components=1`` puts them on the circle,
         ``d = 2``).
-    image_shape : tuple of int or None, default=None
-        ``(channels, height, width)`` of each row; when given, the
-        convolutional autoencoder of DCEC is used instead of the MLP.
+    {image_shape}
     likelihood : {"auto", "bernoulli", "gaussian"}, default="auto"
         Decoder likelihood :math:`p(x|z)`. ``"bernoulli"`` (sigmoid outputs,
         cross-entropy summed over features) needs data in [0, 1], as the papers'
         MNIST; ``"gaussian"`` is the sum of squared errors. ``"auto"`` takes
         Bernoulli when every value of ``X`` lies in [0, 1], else Gaussian."""
 
-_SHARED_TAIL = """autoencoder : torch.nn.Module, fitted estimator or None, default=None
-        A pretrained autoencoder to start from (copied; pretraining is skipped).
-    pretrain_callbacks : list of skorch callbacks or None, default=None
-        Extra skorch callbacks for the pretraining.
-    device : str or torch.device, default="auto"
-        ``"auto"`` picks CUDA, then MPS, then the CPU.
-    random_state : int, RandomState or None, default=None
-        Seed of weight initialisation, shuffling, sampling and the mixture
-        initialisation.
-    verbose : int, default=0
-        1 shows a progress bar, 2 also logs every epoch's losses."""
+_SHARED_TAIL = """{autoencoder, pretrain_callbacks, device, random_state, verbose}"""
 
 
 class _GenerativeBase(AutoencoderClusterMixin, BaseDeepCluster):
@@ -323,10 +307,7 @@ class VaDE(_GenerativeBase):
     pretrain_epochs : int, default=200
         Epochs of autoencoder pretraining (Adam; cross-entropy for the Bernoulli
         likelihood, MSE for the Gaussian one).
-    pretrain_lr : float, default=1e-3
-        Adam learning rate of the pretraining.
-    batch_size : int, default=100
-        Mini-batch size of both phases.
+    {pretrain_lr, batch_size}
     epochs : int, default=300
         Epochs of ELBO training (see Notes).
     learning_rate : float, default=0.002
@@ -365,16 +346,10 @@ class VaDE(_GenerativeBase):
         ``history_["pretrain"]["reconstruction"]`` and ``history_["clustering"]``
         with ``reconstruction`` (:math:`-E\\log p(x|z)`), ``kl``
         (:math:`KL(q(z,c|x) \\| p(z,c))`) and ``lr``, one value per epoch.
-    pretrain_history_ : skorch History or None
-        skorch's history of the pretraining.
+    {pretrain_history_}
     n_iter_ : int
         ELBO epochs run.
-    n_features_in_ : int
-        Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen in fit, when X has string column names.
-    device_ : torch.device
-        Device the model was trained on.
+    {n_features_in_, feature_names_in_, device_}
 
     See Also
     --------
@@ -611,8 +586,7 @@ class DHVC(_GenerativeBase):
     pretrain_epochs : int, default=200
         Epochs of autoencoder pretraining through the normalised bottleneck
         :math:`z = \\mu(x)` (no sampling).
-    pretrain_lr : float, default=1e-3
-        Adam learning rate of the pretraining.
+    {pretrain_lr}
     batch_size : int, default=256
         Mini-batch size of both phases; :math:`\\bar q` is estimated per batch,
         so it should hold a few dozen samples per cluster.
@@ -666,16 +640,10 @@ class DHVC(_GenerativeBase):
         ``pretrain``, ``head`` (``cross_entropy``) and ``clustering`` phases;
         the latter has ``reconstruction``, ``cluster_kl``, ``prior_kl``,
         ``marginal_entropy``, ``conditional_entropy`` and ``lr`` per epoch.
-    pretrain_history_ : skorch History or None
-        skorch's history of the pretraining.
+    {pretrain_history_}
     n_iter_ : int
         Joint epochs run.
-    n_features_in_ : int
-        Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen in fit, when X has string column names.
-    device_ : torch.device
-        Device the model was trained on.
+    {n_features_in_, feature_names_in_, device_}
 
     See Also
     --------

@@ -300,42 +300,35 @@ class _GraphClusterBase(AutoencoderClusterMixin, BaseDeepCluster):
 _COMMON_PARAMS = """
     Parameters
     ----------
-    n_clusters : int, default=8
-        Number of clusters K.
+    {n_clusters}
     hidden_dims : tuple of int, default=(500, 500, 2000)
         Hidden widths of the autoencoder's encoder (mirrored by the decoder)
         and of the GCN branch.
-    n_components : int, default=10
-        Width of the embedding z.
-    n_neighbors : int, default={k}
+    {n_components}
+    n_neighbors : int, default={default}
         k of the kNN graph built when ``fit`` gets no ``adjacency``, and
         number of training neighbours a new sample is linked to.
-    kernel : {{"heat", "cosine"}}, default="heat"
+    kernel : {"heat", "cosine"}, default="heat"
         Similarity of the kNN graph: "heat" for dense features (its top-k are
         the Euclidean nearest neighbours), "cosine" on binarised features for
         sparse/text data. Edges get weight 1, as in SDCN's code.
-    normalization : {{"symmetric", "row"}}, default="symmetric"
-        "symmetric" is the papers' :math:`\\tilde D^{{-1/2}}(A+I)\\tilde D^{{-1/2}}`,
-        "row" the released code's :math:`\\tilde D^{{-1}}(A+I)`.
+    normalization : {"symmetric", "row"}, default="symmetric"
+        "symmetric" is the papers' :math:`\\tilde D^{-1/2}(A+I)\\tilde D^{-1/2}`,
+        "row" the released code's :math:`\\tilde D^{-1}(A+I)`.
     clustering_weight : float, default=0.1
         Weight of :math:`KL(P\\|Q)` (SDCN's :math:`\\alpha`).
     gcn_weight : float, default=0.01
         Weight of :math:`KL(P\\|Z)` (SDCN's :math:`\\beta`)."""
 
 _COMMON_PARAMS_END = """
-    pretrain_epochs : int, default=30
-        Epochs of autoencoder pretraining (Adam, mini-batches).
-    pretrain_lr : float, default=1e-3
-        Adam learning rate of the pretraining.
-    batch_size : int, default=256
-        Mini-batch size of the pretraining (the joint phase is full batch).
-    max_iter : int, default={epochs}
+    {pretrain_epochs, pretrain_lr, batch_size_pretrain}
+    max_iter : int, default={default}
         Epochs of the joint phase; each is one full-batch Adam step.
     tol : float, default=1e-4
         Stop early when fewer than this fraction of the labels (argmax Z)
         change between two checks 10 epochs apart; 0 runs all ``max_iter``
         epochs, as the papers' code does.
-    lr : float, default={lr}
+    lr : float, default={default}
         Adam learning rate of the joint phase.
     n_init : int, default=20
         k-means restarts for the initial centres.
@@ -343,19 +336,12 @@ _COMMON_PARAMS_END = """
         Parallel jobs of the neighbour search (-1: all cores).
     autoencoder : torch.nn.Module, fitted estimator or None, default=None
         A pretrained MLP autoencoder to start from (copied; pretraining is skipped).
-    pretrain_callbacks : list of skorch callbacks or None, default=None
-        Extra skorch callbacks for the pretraining.
-    device : str or torch.device, default="auto"
-        "auto" picks CUDA, then MPS, then the CPU.
-    random_state : int, RandomState or None, default=None
-        Seed of weights, k-means and sampling.
-    verbose : int, default=0
-        1 shows a progress bar, 2 also logs every epoch's losses.
+    {pretrain_callbacks, device, random_state, verbose}
 
     Attributes
     ----------
     labels_ : ndarray of shape (n_samples,)
-        :math:`\\arg\\max_j z_{{ij}}` of the GCN distribution Z on the training graph.
+        :math:`\\arg\\max_j z_{ij}` of the GCN distribution Z on the training graph.
     cluster_centers_ : ndarray of shape (n_clusters, n_components)
         Centres :math:`\\mu_j` of the Student-t assignment Q.
     adjacency_ : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
@@ -366,16 +352,10 @@ _COMMON_PARAMS_END = """
         The graph branch.
     history_ : dict
         Per-epoch loss terms of ``"pretrain"`` and ``"clustering"``.
-    pretrain_history_ : skorch History or None
-        skorch's history of the pretraining.
+    {pretrain_history_}
     n_iter_ : int
         Epochs of the joint phase run.
-    n_features_in_ : int
-        Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen in fit, when X has string column names.
-    device_ : torch.device
-        Device the model was trained on.
+    {n_features_in_, feature_names_in_, device_}
 """
 
 _OUT_OF_SAMPLE = """
@@ -414,11 +394,11 @@ class SDCN(_GraphClusterBase):
     Training is full batch, one Adam step (lr 1e-3) per epoch, 200 epochs,
     after 30 epochs of autoencoder pretraining and k-means (20 restarts) on z.
 """
-        + _COMMON_PARAMS.format(k=3)
+        + _COMMON_PARAMS
         + """
     delivery_weight : float, default=0.5
         The delivery operator's :math:`\\epsilon`."""
-        + _COMMON_PARAMS_END.format(epochs=200, lr="1e-3")
+        + _COMMON_PARAMS_END
         + """
     See Also
     --------
@@ -563,7 +543,7 @@ class CaEGCN(_GraphClusterBase):
     0.01, ``content_weight`` 0.01, ``relation_weight`` 0.01 (the released code's
     weights), Adam lr 5e-4 for 700 epochs (the code's), labels :math:`\\arg\\max_j z_{ij}`.
 """
-        + _COMMON_PARAMS.format(k=10)
+        + _COMMON_PARAMS
         + """
     content_weight : float, default=0.01
         Weight of the GAE's content reconstruction :math:`\\lambda_3`.
@@ -579,7 +559,7 @@ class CaEGCN(_GraphClusterBase):
         and 8 for the 10-wide one).
     negative_ratio : float, default=1.0
         Sampled non-edges per edge in the relation loss, drawn anew every epoch."""
-        + _COMMON_PARAMS_END.format(epochs=700, lr="5e-4")
+        + _COMMON_PARAMS_END
         + """
     See Also
     --------

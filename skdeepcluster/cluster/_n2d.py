@@ -59,15 +59,11 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
     ----------
     n_clusters : int, default=8
         Number of clusters (mixture components).
-    hidden_dims : tuple of int, default=(500, 500, 2000)
-        Widths of the encoder's hidden layers (the decoder mirrors them).
-        Ignored when ``image_shape`` is given.
+    {hidden_dims}
     n_components : int or None, default=None
         Width of the autoencoder's embedding; ``None`` uses ``n_clusters``, as
         the paper does.
-    image_shape : tuple of int or None, default=None
-        ``(channels, height, width)`` of each row; when given, the
-        convolutional autoencoder is used instead of the MLP.
+    {image_shape}
     manifold : {"auto", "umap", "spectral", "isomap"}, default="auto"
         The manifold learner. ``"umap"`` is the paper's (needs the optional
         ``umap-learn``: ``pip install skdeepcluster[umap]``); ``"spectral"`` is
@@ -91,24 +87,19 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
         library's autoencoder default (so one pretrained autoencoder can be
         shared with AEKMeans, DEC, IDEC, DCN through ``autoencoder=``) and keeps
         a default fit on small data fast. Pass 1000 to reproduce the paper.
-    pretrain_lr : float, default=1e-3
-        Adam learning rate of the autoencoder.
+    {pretrain_lr}
     batch_size : int, default=256
         Mini-batch size.
     n_init : int, default=1
         Restarts of the Gaussian mixture (the paper uses scikit-learn's default, 1).
-    autoencoder : torch.nn.Module, fitted estimator or None, default=None
-        A pretrained autoencoder to reuse (copied, not trained again).
-    pretrain_callbacks : list of skorch callbacks or None, default=None
-        Extra skorch callbacks for the pretraining.
+    {autoencoder, pretrain_callbacks}
     device : str or torch.device, default="auto"
         ``"auto"`` picks CUDA, then MPS, then the CPU. The manifold learner and
         the mixture run on the CPU.
     random_state : int, RandomState or None, default=None
         Seed of the network, the manifold learner and the mixture. With UMAP a
         seed makes it deterministic but single-threaded (UMAP's own rule).
-    verbose : int, default=0
-        1 shows a progress bar, 2 also logs every epoch's loss.
+    {verbose}
 
     Attributes
     ----------
@@ -126,18 +117,7 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
         The mixture fitted on the manifold.
     cluster_centers_ : ndarray of shape (n_clusters, n_components)
         Mean autoencoder embedding of each cluster's training samples.
-    history_ : dict
-        ``{"pretrain": {"reconstruction": [...]}}``, one value per epoch.
-    pretrain_history_ : skorch History or None
-        skorch's own history of the pretraining.
-    n_iter_ : int
-        Pretraining epochs run.
-    n_features_in_ : int
-        Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen in fit, when X has string column names.
-    device_ : torch.device
-        Device the model was trained on.
+    {history_pretrain, pretrain_history_, n_iter_pretrain, n_features_in_, feature_names_in_, device_}
 
     See Also
     --------

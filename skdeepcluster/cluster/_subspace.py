@@ -240,32 +240,27 @@ class _SelfExpressiveClustering(BaseDeepCluster):
         return self.network_.n_components
 
 
-_COMMON_PARAMS = """    regularization : {{"l2", "l1"}}, default="l2"
+_COMMON_PARAMS = """    regularization : {"l2", "l1"}, default="l2"
         The norm ``p`` of the coefficient penalty: ``"l2"`` is the squared
         Frobenius norm (the released DSC-Net-L2), ``"l1"`` the entrywise l1 norm.
     coefficient_weight : float, default=1.0
         :math:`\\lambda_1`, weight of :math:`\\|C\\|_p`.
-    self_expression_weight : float, default={selfexp}
+    self_expression_weight : float, default={default}
         :math:`\\lambda_2`, weight of :math:`\\frac12\\|Z - CZ\\|_F^2`.
     coefficient_init : float, default=1e-4
         Initial value of every entry of :math:`C`.
-    pretrain_epochs : int, default={pretrain_epochs}
-        Epochs of autoencoder pretraining (mini-batches of ``batch_size``).
-    pretrain_lr : float, default=1e-3
-        Adam learning rate of pretraining.
-    batch_size : int, default=256
-        Mini-batch size of pretraining (fine-tuning is full batch).
-    max_iter : int, default={max_iter}
+    {pretrain_epochs, pretrain_lr, batch_size_pretrain}
+    max_iter : int, default={default}
         Full-batch Adam steps of the fine-tuning with the self-expressive layer.
     lr : float, default=1e-3
         Adam learning rate of the fine-tuning.
-    thresh_ratio : float, default={thresh_ratio}
+    thresh_ratio : float, default={default}
         :math:`\\rho`: each column of :math:`C` keeps its largest entries up to
         this fraction of its l1 mass (``>= 1`` keeps everything).
-    subspace_dim : int, default={subspace_dim}
+    subspace_dim : int, default={default}
         :math:`d`, the assumed dimension of each subspace: the affinity uses
         the top :math:`d K + 1` singular vectors of the symmetrised :math:`C`.
-    affinity_power : float, default={affinity_power}
+    affinity_power : float, default={default}
         :math:`\\alpha`, the power applied to the affinity.
     n_landmarks : int or None, default=None
         Scalable mode: when set and smaller than the number of samples, the
@@ -279,12 +274,7 @@ _COMMON_PARAMS = """    regularization : {{"l2", "l1"}}, default="l2"
         Refuse a full fit whose ``n x n`` matrices would need more than this
         many GiB on the device or the host (raising before allocating them);
         the error names the ``n_landmarks`` that fits.
-    device : str or torch.device, default="auto"
-        ``"auto"`` picks CUDA, then MPS, then the CPU.
-    random_state : int, RandomState or None, default=None
-        Seed of weight initialisation, shuffling, landmarks and spectral clustering.
-    verbose : int, default=0
-        1 shows a progress bar, 2 also logs every epoch's losses.
+    {device, random_state, verbose}
 """
 
 _COMMON_ATTRS = """    labels_ : ndarray of shape (n_samples,)
@@ -299,12 +289,7 @@ _COMMON_ATTRS = """    labels_ : ndarray of shape (n_samples,)
         (``reconstruction``, ``coefficients``, ``self_expression``, each divided by n).
     n_iter_ : int
         Fine-tuning steps run.
-    n_features_in_ : int
-        Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen in fit, when X has string column names.
-    device_ : torch.device
-        Device the model was trained on.
+    {n_features_in_, feature_names_in_, device_}
 """
 
 _COMMON_NOTES = """    Transductive by nature: ``labels_`` (``fit_predict``) are the method's
@@ -352,22 +337,9 @@ class DSCNet(AutoencoderClusterMixin, _SelfExpressiveClustering):
 
     Parameters
     ----------
-    n_clusters : int, default=8
-        Number of clusters :math:`K`.
-    hidden_dims : sequence of int, default=(128,)
-        Widths of the fully connected encoder's hidden layers (ignored with ``image_shape``).
-    n_components : int, default=32
-        Width of the code :math:`z`.
-    image_shape : tuple (channels, height, width) or None, default=None
-        Rows are images of this shape: use the convolutional autoencoder.
-    autoencoder : torch.nn.Module, fitted estimator or None, default=None
-        A pretrained autoencoder to start from (copied; pretraining is skipped).
-    pretrain_callbacks : list of skorch callbacks or None, default=None
-        Extra skorch callbacks for the pretraining.
+    {n_clusters, hidden_dims, n_components, image_shape, autoencoder, pretrain_callbacks}
 """
-        + _COMMON_PARAMS.format(
-            selfexp=2.0, pretrain_epochs=100, max_iter=100, thresh_ratio=0.2, subspace_dim=3, affinity_power=1.0
-        )
+        + _COMMON_PARAMS
         + """
     Attributes
     ----------
@@ -544,8 +516,7 @@ class DMSC(_SelfExpressiveClustering):
 
     Parameters
     ----------
-    n_clusters : int, default=8
-        Number of clusters :math:`K`.
+    {n_clusters}
     view_sizes : sequence of int or None, default=None
         Width of each modality's column block; one entry may be ``-1`` for
         "the remaining columns". None: one modality (DSC-Net with this
@@ -568,9 +539,7 @@ class DMSC(_SelfExpressiveClustering):
         ``(channels, height, width)`` of every modality, or one entry per
         modality; image modalities get the convolutional autoencoder.
 """
-        + _COMMON_PARAMS.format(
-            selfexp=2.0, pretrain_epochs=100, max_iter=100, thresh_ratio=0.2, subspace_dim=3, affinity_power=1.0
-        )
+        + _COMMON_PARAMS
         + """
     Attributes
     ----------

@@ -34,7 +34,7 @@ def mlp(widths, activation=nn.ReLU, last_activation=False):
 
 
 class MLPAutoencoder(nn.Module):
-    """Fully connected autoencoder ``d - h1 - ... - hk - n_components`` and its mirror.
+    """Fully connected autoencoder with widths ``n_features, *hidden_dims, n_components`` and its mirror.
 
     The embedding layer and the output layer are linear, every hidden layer
     uses ReLU: the d-500-500-2000-10 network of DEC, IDEC, DCN and N2D.
