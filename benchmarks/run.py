@@ -163,7 +163,7 @@ def main(argv=None):
     X, y = load(args.dataset)
     warm_up(args.device)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
-    meta = {"dataset": args.dataset, "device": describe_device(args.device), "commit": commit or os.environ.get("SKDEEPCLUSTER_COMMIT", "unknown"),
+    meta = {"dataset": args.dataset, "device": describe_device(args.device), "commit": os.environ.get("SKDEEPCLUSTER_COMMIT") or commit or "unknown",
             "torch": torch.__version__, "skdeepcluster": skdeepcluster.__version__,
             "date": datetime.date.today().isoformat()}
     out = Path(args.out)

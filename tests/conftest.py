@@ -5,9 +5,14 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import BaseEstimator
 
 import skdeepcluster
+
+# The tests fit tiny networks: one thread each is fastest, and with
+# ``pytest -n 2`` on two cores more threads would only oversubscribe them.
+torch.set_num_threads(1)
 
 #: Small settings for fast tests; each estimator takes the ones it has.
 SMALL = {

@@ -22,14 +22,6 @@ from skdeepcluster.nn import (
     spectral_loss,
 )
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks run faster on one thread; restore the caller's setting after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 TINY = dict(
     hidden_dims=(16,),
