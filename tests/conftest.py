@@ -23,6 +23,8 @@ SMALL = {
     "max_iter": 150,
     "epochs": 20,
     "head_iter": 20,
+    "spectral_hidden_dims": (32, 32),
+    "spectral_batch_size": 64,
     "update_interval": 15,
     "lr": 0.01,
     "device": "cpu",
