@@ -202,6 +202,7 @@ def combine(paths, out, tag):
     args = argparse.Namespace(seeds=seeds)
     stem = f"{meta['dataset']}_{'gpu' if 'cuda' in meta['device'].lower() or 'nvidia' in meta['device'].lower() else 'cpu'}{tag}"
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     with open(out / f"{stem}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
