@@ -320,6 +320,10 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
     def _batched(self, fn, X):
         return batched_apply(fn, X, self._inference_batch_size)
 
+    def _infer(self, fn, X):
+        """``fn`` over the validated ``X`` on the fitted device, in batches, as a numpy array."""
+        return self._batched(fn, self._inference_input(X)).cpu().numpy()
+
     def transform(self, X):
         """Map ``X`` to the learned embedding.
 
@@ -333,8 +337,7 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
         Z : ndarray of shape (n_samples, n_components), float32
             The embedding.
         """
-        X = self._inference_input(X)
-        return self._batched(self._embed, X).cpu().numpy()
+        return self._infer(self._embed, X)
 
     def predict(self, X):
         """Cluster label of each sample of ``X``.
@@ -349,8 +352,7 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
         labels : ndarray of shape (n_samples,)
             Cluster labels.
         """
-        X = self._inference_input(X)
-        return self._batched(self._assign, X).cpu().numpy()
+        return self._infer(self._assign, X)
 
     @available_if(lambda self: hasattr(self, "_proba"))
     def predict_proba(self, X):
@@ -366,8 +368,7 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
         proba : ndarray of shape (n_samples, n_clusters)
             Rows sum to one.
         """
-        X = self._inference_input(X)
-        return self._batched(self._proba, X).cpu().numpy()
+        return self._infer(self._proba, X)
 
     @property
     def _n_features_out(self):

@@ -884,7 +884,5 @@ class DHVC(_GenerativeBase):
         proba : ndarray of shape (n_samples, n_clusters)
             Rows sum to one.
         """
-        X = self._inference_input(X)
         net = self._network
-        fn = lambda x: vmf_mixture_log_posterior(net.encode(x)[0], *net.mixture())[0].exp()  # noqa: E731
-        return self._batched(fn, X).cpu().numpy()
+        return self._infer(lambda x: vmf_mixture_log_posterior(net.encode(x)[0], *net.mixture())[0].exp(), X)
