@@ -37,8 +37,16 @@ SETTINGS = {
     "digits": {},
     # MNIST images as flat rows: the papers' settings are the defaults; DSCDAN's
     # paper uses a convolutional autoencoder on the 28 x 28 images.
-    "mnist": {"DSCDAN": {"image_shape": (1, 28, 28), "max_iter": 3000}},
+    # DSCNet and DMSC on MNIST-full: the scalable mode (10,000 self-expressed landmarks).
+    "mnist": {
+        "DSCDAN": {"image_shape": (1, 28, 28), "max_iter": 3000},
+        "DSCNet": {"n_landmarks": 10000},
+        "DMSC": {"n_landmarks": 10000},
+    },
     "mnist-test": {"DSCDAN": {"image_shape": (1, 28, 28), "max_iter": 3000}},
+    # two modalities of MNIST-test for DMSC (see load): the pixels and their edge map
+    "mnist-test-edges": {},
+    "mnist-test-2view": {"DMSC": {"view_sizes": [784, 784]}},
 }
 
 
@@ -68,7 +76,21 @@ def load(name):
     from skdeepcluster.datasets import load_mnist
 
     home = os.environ.get("SKDEEPCLUSTER_DATA_MNIST", str(HERE.parent.parent / "shared" / "data" / "mnist"))
-    return load_mnist(home, subset="all" if name == "mnist" else "test")
+    X, y = load_mnist(home, subset="all" if name == "mnist" else "test")
+    if name == "mnist-test-edges":
+        return edge_map(X), y
+    if name == "mnist-test-2view":
+        return np.hstack([X, edge_map(X)]), y
+    return X, y
+
+
+def edge_map(X):
+    """A second modality of MNIST: the Sobel gradient magnitude of each 28 x 28 image, scaled to [0, 1]."""
+    from scipy import ndimage
+
+    images = X.reshape(-1, 28, 28).astype(np.float64)
+    magnitude = np.hypot(ndimage.sobel(images, axis=1), ndimage.sobel(images, axis=2))
+    return (magnitude / magnitude.max()).reshape(len(X), -1).astype(np.float32)
 
 
 class PeakRSS:
