@@ -376,7 +376,8 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
 
     # -- persistence: fitted on a GPU, loadable on a CPU-only machine --------------
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: Python's object.__getstate__ returns the live __dict__, which must keep its GPU networks.
+        state = dict(super().__getstate__())
         off_cpu = {k: v for k, v in state.items() if isinstance(v, (torch.nn.Module, torch.Tensor)) and _is_off_cpu(v)}
         # Networks are copied together, so that one shared by two attributes stays shared.
         modules = copy.deepcopy({k: v for k, v in off_cpu.items() if isinstance(v, torch.nn.Module)})

@@ -14,7 +14,7 @@ from skorch.callbacks import EarlyStopping
 
 import skdeepcluster
 from conftest import all_estimators, tiny, tiny_blobs
-from skdeepcluster import N2D, DSCNet, DHVC
+from skdeepcluster import DEC, N2D, DSCNet, DHVC
 from skdeepcluster.persistence import FORMAT_VERSION, UnsafeModelError, load, save
 
 ESTIMATORS = all_estimators()
@@ -93,6 +93,18 @@ def test_a_model_fitted_on_a_gpu_loads_on_a_cpu(fitted_tiny, tmp_path, monkeypat
     loaded = load(tmp_path / "m")
     assert loaded.device_ == torch.device("cpu")
     assert_same_predictions(fitted_tiny(DSCNet), loaded, tiny_blobs())
+
+
+def test_saving_a_gpu_model_leaves_its_networks_where_they_are(fitted_tiny, tmp_path, monkeypatch):
+    """Storing copies the networks to the CPU; the estimator itself keeps them (a GPU model stays on the GPU)."""
+    import skdeepcluster.base
+
+    model = copy.deepcopy(fitted_tiny(DEC))
+    before = dict(vars(model))
+    monkeypatch.setattr(skdeepcluster.base, "_is_off_cpu", lambda value: True)  # every network counts as on a GPU
+    save(model, tmp_path / "m")
+    pickle.dumps(model)
+    assert all(vars(model)[name] is value for name, value in before.items())
 
 
 _CPU_ONLY = """
