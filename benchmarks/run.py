@@ -37,16 +37,16 @@ SETTINGS = {
     "digits": {},
     # MNIST images as flat rows: the papers' settings are the defaults; DSCDAN's
     # paper uses a convolutional autoencoder on the 28 x 28 images.
-    # DSCNet and DMSC on MNIST-full: the scalable mode (10,000 self-expressed landmarks).
+    # DSC-Net's paper uses a convolutional autoencoder on images too; on MNIST-full
+    # DSCNet and DMSC run in the scalable mode (10,000 self-expressed landmarks).
     "mnist": {
         "DSCDAN": {"image_shape": (1, 28, 28), "max_iter": 3000},
-        "DSCNet": {"n_landmarks": 10000},
-        "DMSC": {"n_landmarks": 10000},
+        "DSCNet": {"image_shape": (1, 28, 28), "n_landmarks": 10000},
     },
-    "mnist-test": {"DSCDAN": {"image_shape": (1, 28, 28), "max_iter": 3000}},
+    "mnist-test": {"DSCDAN": {"image_shape": (1, 28, 28), "max_iter": 3000}, "DSCNet": {"image_shape": (1, 28, 28)}},
     # two modalities of MNIST-test for DMSC (see load): the pixels and their edge map
-    "mnist-test-edges": {},
-    "mnist-test-2view": {"DMSC": {"view_sizes": [784, 784]}},
+    "mnist-test-edges": {"DSCNet": {"image_shape": (1, 28, 28)}},
+    "mnist-test-2view": {"DMSC": {"view_sizes": [784, 784], "image_shape": [(1, 28, 28), (1, 28, 28)]}},
 }
 
 
