@@ -60,6 +60,17 @@ ENTRIES = {
             Extra skorch callbacks for the pretraining (``EarlyStopping``,
             ``LRScheduler``, ...); with callbacks the pretraining runs eagerly,
             without CUDA graphs.""",
+    "divergence_retries": """
+        divergence_retries : int, default={default}
+            Restarts after a divergence (a loss or the weights turning NaN or
+            infinite). 0 raises :class:`~skdeepcluster.training.TrainingDivergedError`
+            at once. With ``k > 0`` a diverged fit starts over from scratch,
+            with the same seed and every learning rate (``lr``,
+            ``learning_rate``, every ``*_lr``) divided by 10, up to ``k``
+            times, each restart with a ``RuntimeWarning``; where
+            ``max_grad_norm`` is None, restarts also clip gradients at 1.0.
+            When the last try diverges too, the error says how many restarts
+            were tried. The parameters themselves are never changed.""",
     "device": """
         device : str or torch.device, default={default}
             Where to train: ``"auto"`` picks CUDA, then Apple's MPS, then the
@@ -90,6 +101,13 @@ ENTRIES = {
     "feature_names_in_": """
         feature_names_in_ : ndarray of shape (`n_features_in_`,)
             Names of features seen in fit, when X has string column names.""",
+    "learning_rate_scale_": """
+        learning_rate_scale_ : float
+            Factor on every learning rate of the fit that succeeded: 1.0, or
+            0.1 after one restart (``divergence_retries``), 0.01 after two, and so on.""",
+    "divergence_restarts_": """
+        divergence_restarts_ : int
+            Restarts after a divergence this fit needed (0 for most fits).""",
     "device_": """
         device_ : torch.device
             Device the model was trained on (``cpu`` after loading a pickle

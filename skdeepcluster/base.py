@@ -143,6 +143,50 @@ def _check_finite_state(estimator, names):
             )
 
 
+def _is_learning_rate(name):
+    """``lr``, ``learning_rate`` and every ``*_lr`` (``pretrain_lr``, ``joint_lr``, ``min_lr``, ...)."""
+    return name in ("lr", "learning_rate") or name.endswith("_lr")
+
+
+def _restart_overrides(estimator, restart):
+    """What the ``restart``-th restart after a divergence changes: the learning rates and maybe clipping.
+
+    Every learning rate is divided by ``10**restart``; where ``max_grad_norm``
+    is None (no clipping), gradients are clipped at 1.0.
+    """
+    if restart == 0:
+        return {}
+    params = estimator.get_params(deep=False)
+    overrides = {name: value / 10**restart for name, value in params.items() if _is_learning_rate(name)}
+    if "max_grad_norm" in params and params["max_grad_norm"] is None:
+        overrides["max_grad_norm"] = 1.0
+    return overrides
+
+
+@contextmanager
+def _restart_settings(estimator, restart):
+    """Train with :func:`_restart_overrides` set on ``estimator``; its parameters are restored after, whatever happens."""
+    overrides = _restart_overrides(estimator, restart)
+    saved = {name: getattr(estimator, name) for name in overrides}
+    try:
+        for name, value in overrides.items():
+            setattr(estimator, name, value)
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(estimator, name, value)
+
+
+def _restart_message(estimator, error, restart):
+    overrides = _restart_overrides(estimator, restart)
+    rates = ", ".join(f"{name}={value:g}" for name, value in overrides.items() if _is_learning_rate(name))
+    clipping = " and gradient clipping at max_grad_norm=1.0" if "max_grad_norm" in overrides else ""
+    return (
+        f"{type(estimator).__name__} diverged ({error}); restart {restart} of {estimator.divergence_retries}, "
+        f"from scratch with the same seed, with every learning rate divided by {10**restart} ({rates}){clipping}."
+    )
+
+
 def _module_device(obj):
     for value in vars(obj).values():
         if isinstance(value, torch.nn.Module):
@@ -155,12 +199,13 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
     """Base class of the deep clustering estimators (not for direct use).
 
     Fitted attributes every estimator sets: ``labels_``, ``n_features_in_``
-    (and ``feature_names_in_`` for named columns), ``n_iter_``, ``history_``
-    and ``device_``.
+    (and ``feature_names_in_`` for named columns), ``n_iter_``, ``history_``,
+    ``device_``, ``learning_rate_scale_`` and ``divergence_restarts_``.
     """
 
     _parameter_constraints = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "divergence_retries": [Interval(Integral, 0, None, closed="left")],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -215,10 +260,18 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
             Invalid parameters or input, named in the message.
         skdeepcluster.training.TrainingDivergedError
             A loss term or the network's weights became NaN or infinite; the
-            message names the term, the epoch and the phase.
+            message names the term, the epoch and the phase. With
+            ``divergence_retries`` above 0, only when the last restart
+            diverged too.
         skdeepcluster.base.DeviceOutOfMemoryError
             The device ran out of memory; the message estimates what the fit
             needs and names the parameter to change.
+
+        Warns
+        -----
+        RuntimeWarning
+            For each restart after a divergence (``divergence_retries``): the
+            error and the learning rates of the next try.
 
         Notes
         -----
@@ -235,18 +288,33 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
             self._check_n_clusters(X.shape[0])
             device = resolve_device(self.device)
             seed = _seed_of(self.random_state)
-            with seeded(seed, device):
-                self.device_ = device
-                self._seed = seed
-                log = TrainingLog(self.verbose)
-                self._fit(self._to_device(X), log, **fit_params)
-                _check_finite_state(self, set(vars(self)) - before)
-                self.history_ = log.history
+            validated = set(vars(self))
+            for restart in range(self.divergence_retries + 1):
+                try:
+                    with _restart_settings(self, restart), seeded(seed, device):
+                        self.device_ = device
+                        self._seed = seed
+                        log = TrainingLog(self.verbose)
+                        self._fit(self._to_device(X), log, **fit_params)
+                        _check_finite_state(self, set(vars(self)) - before)
+                        self.history_ = log.history
+                    break
+                except TrainingDivergedError as exc:
+                    if restart == self.divergence_retries:
+                        if restart:
+                            raise TrainingDivergedError(
+                                f"{type(self).__name__} diverged in each of its {restart + 1} tries "
+                                f"({restart} restarts with lower learning rates); the last: {exc}"
+                            ) from exc
+                        raise
+                    self._drop_attributes(set(vars(self)) - validated)  # the next try starts from scratch
+                    warnings.warn(_restart_message(self, exc, restart + 1), RuntimeWarning, stacklevel=2)
+            self.learning_rate_scale_ = 1 / 10**restart
+            self.divergence_restarts_ = restart
         except BaseException as exc:
             # Never half-fitted, whatever stopped the fit (an error, KeyboardInterrupt):
             # drop everything this fit set; the previous fit was forgotten above.
-            for name in set(vars(self)) - before:
-                delattr(self, name)
+            self._drop_attributes(set(vars(self)) - before)
             if isinstance(exc, _OUT_OF_MEMORY) and not isinstance(exc, DeviceOutOfMemoryError):
                 raise DeviceOutOfMemoryError(self._out_of_memory_message(X, device)) from exc
             raise
@@ -254,6 +322,10 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
         self._fitted_attributes = tuple(sorted(set(vars(self)) - before))
         self._warn_if_fewer_clusters()
         return self
+
+    def _drop_attributes(self, names):
+        for name in names:
+            delattr(self, name)
 
     def _forget_fit(self):
         """Drop the attributes of a previous fit, so that none outlives a refit with other settings."""

@@ -223,7 +223,7 @@ def _fit(args):
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc).splitlines()[0]) from None
     except TrainingDivergedError as exc:
-        raise FitError(f"{str(exc).splitlines()[0]} Try --standardize.") from None
+        raise FitError(f"{str(exc).splitlines()[0]} Try --standardize, or --param divergence_retries=2.") from None
     seconds = time.perf_counter() - start
     out = Path(args.output)
     try:

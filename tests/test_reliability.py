@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 import skdeepcluster
 from conftest import all_estimators, small, tiny, tiny_blobs
 from skdeepcluster import DEC, DSCNet
-from skdeepcluster.base import DeviceOutOfMemoryError
+from skdeepcluster.base import DeviceOutOfMemoryError, _is_learning_rate
 from skdeepcluster.training import AutoencoderNet, TrainingDivergedError, TrainingLog, TrainStep
 
 ESTIMATORS = all_estimators()
@@ -75,6 +75,88 @@ def test_a_huge_learning_rate_diverges_with_a_named_error(cls):
     model = tiny(cls, n_clusters=3, random_state=0, **rates)
     with pytest.raises(TrainingDivergedError, match=r"The \w+ loss became (nan|inf|-inf) at epoch \d+ of the \w+ phase"):
         model.fit(tiny_blobs())
+    assert_unfitted(model)
+
+
+#: Every learning-rate parameter of the estimators, which a restart after a divergence lowers.
+_ALL_LEARNING_RATES = {"lr", "learning_rate", "pretrain_lr", "joint_lr", "min_lr"}
+
+
+def _lowered(model, restarts):
+    """What ``restarts`` restarts change: every learning rate divided by ``10**restarts``, clipping where it was off."""
+    params = model.get_params()
+    lowered = {name: value / 10**restarts for name, value in params.items() if name in _ALL_LEARNING_RATES}
+    return lowered | ({"max_grad_norm": 1.0} if params.get("max_grad_norm", 0) is None else {})
+
+
+def test_the_learning_rate_rule_catches_every_learning_rate_and_nothing_else():
+    found = {name for cls in ESTIMATORS for name in cls().get_params() if _is_learning_rate(name)}
+    assert found == _ALL_LEARNING_RATES
+
+
+@by_name
+def test_a_divergence_restarts_with_lower_learning_rates_when_asked(cls, fitted_tiny, monkeypatch):
+    """The first loss of the first try turns NaN: one restart, as if fitted with the lowered rates from the start."""
+    assert (fitted_tiny(cls).learning_rate_scale_, fitted_tiny(cls).divergence_restarts_) == (1.0, 0)
+    record, calls = TrainingLog.record, []
+
+    def nan_at_first_call(self, phase, **terms):
+        calls.append(phase)
+        if len(calls) == 1:
+            terms = dict.fromkeys(terms, float("nan"))
+        return record(self, phase, **terms)
+
+    monkeypatch.setattr(TrainingLog, "record", nan_at_first_call)
+    X = tiny_blobs()
+    model = tiny(cls, n_clusters=3, random_state=0, divergence_retries=2)
+    params = model.get_params()
+    message = rf"^{cls.__name__} diverged \(The \w+ loss became nan at epoch 1 of the \w+ phase; .*\); restart 1 of 2, "
+    with pytest.warns(RuntimeWarning, match=message + r"from scratch with the same seed, .* divided by 10 \(") as caught:
+        model.fit(X)
+    restarts = [w for w in caught if "restart" in str(w.message)]
+    assert len(restarts) == 1
+    lowered = _lowered(model, 1)
+    assert all(f"{name}={value:g}" in str(restarts[0].message) for name, value in lowered.items())
+    assert ("gradient clipping" in str(restarts[0].message)) == ("max_grad_norm" in lowered)
+    assert (model.divergence_restarts_, model.learning_rate_scale_) == (1, 0.1)
+    assert model.get_params() == params  # the lowered rates were only lent to the fit
+    monkeypatch.undo()
+    direct = tiny(cls, n_clusters=3, random_state=0, **lowered).fit(X)
+    assert model.history_ == direct.history_  # every rate the fit reads was lowered, and nothing else changed
+    np.testing.assert_array_equal(model.labels_, direct.labels_)
+
+
+def test_a_real_divergence_recovers_and_exhausted_restarts_leave_the_estimator_unfitted():
+    """No patching: pretraining at lr 1e3 overflows, at 1e2 it does not; at 1e12, two restarts are not enough."""
+    X = tiny_blobs()
+    model = tiny(DEC, n_clusters=3, random_state=0, pretrain_lr=1e3, divergence_retries=3)
+    with pytest.warns(RuntimeWarning, match=r"lr=0\.001, pretrain_lr=100\)\.$"):
+        model.fit(X)
+    assert (model.divergence_restarts_, model.learning_rate_scale_) == (1, 0.1) and model.pretrain_lr == 1e3
+    model.set_params(pretrain_lr=1e12, divergence_retries=2)
+    with pytest.warns(RuntimeWarning, match="restart") as caught, pytest.raises(
+        TrainingDivergedError, match=r"^DEC diverged in each of its 3 tries \(2 restarts with lower learning rates\); "
+        r"the last: The reconstruction loss became (nan|inf) at epoch 1 of the pretrain phase"
+    ) as info:
+        model.fit(X)
+    assert len([w for w in caught if "restart" in str(w.message)]) == 2
+    assert isinstance(info.value.__cause__, TrainingDivergedError)
+    assert_unfitted(model)  # the first fit is forgotten too
+    assert model.pretrain_lr == 1e12
+
+
+def test_only_a_divergence_is_retried(monkeypatch):
+    calls = []
+
+    def interrupted(self, X, log):
+        calls.append(1)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(DEC, "_fit", interrupted)
+    model = tiny(DEC, n_clusters=3, random_state=0, divergence_retries=3)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(tiny_blobs())
+    assert len(calls) == 1
     assert_unfitted(model)
 
 

@@ -25,7 +25,7 @@ class AEKMeans(AutoencoderClusterMixin, BaseDeepCluster):
         Mini-batch size.
     n_init : int, default=20
         k-means restarts.
-    {autoencoder, pretrain_callbacks, device, random_state, verbose}
+    {autoencoder, pretrain_callbacks, divergence_retries, device, random_state, verbose}
 
     Attributes
     ----------
@@ -36,6 +36,7 @@ class AEKMeans(AutoencoderClusterMixin, BaseDeepCluster):
     autoencoder_ : torch.nn.Module
         The trained autoencoder.
     {history_pretrain, pretrain_history_, n_iter_pretrain, n_features_in_, feature_names_in_, device_}
+    {learning_rate_scale_, divergence_restarts_}
 
     See Also
     --------
@@ -76,6 +77,7 @@ class AEKMeans(AutoencoderClusterMixin, BaseDeepCluster):
         n_init=20,
         autoencoder=None,
         pretrain_callbacks=None,
+        divergence_retries=0,
         device="auto",
         random_state=None,
         verbose=0,
@@ -90,6 +92,7 @@ class AEKMeans(AutoencoderClusterMixin, BaseDeepCluster):
         self.n_init = n_init
         self.autoencoder = autoencoder
         self.pretrain_callbacks = pretrain_callbacks
+        self.divergence_retries = divergence_retries
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

@@ -95,7 +95,7 @@ class DCN(AutoencoderClusterMixin, BaseDeepCluster):
     {pretrain_epochs, pretrain_lr, batch_size}
     n_init : int, default=10
         k-means restarts of the initial clustering (the authors' code uses 10).
-    {autoencoder, pretrain_callbacks, device, random_state, verbose}
+    {autoencoder, pretrain_callbacks, divergence_retries, device, random_state, verbose}
 
     Attributes
     ----------
@@ -114,6 +114,7 @@ class DCN(AutoencoderClusterMixin, BaseDeepCluster):
     n_iter_ : int
         Clustering epochs run.
     {n_features_in_, feature_names_in_, device_}
+    {learning_rate_scale_, divergence_restarts_}
 
     See Also
     --------
@@ -192,6 +193,7 @@ class DCN(AutoencoderClusterMixin, BaseDeepCluster):
         n_init=10,
         autoencoder=None,
         pretrain_callbacks=None,
+        divergence_retries=0,
         device="auto",
         random_state=None,
         verbose=0,
@@ -211,6 +213,7 @@ class DCN(AutoencoderClusterMixin, BaseDeepCluster):
         self.n_init = n_init
         self.autoencoder = autoencoder
         self.pretrain_callbacks = pretrain_callbacks
+        self.divergence_retries = divergence_retries
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

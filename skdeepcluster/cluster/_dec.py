@@ -28,7 +28,7 @@ _PARAMETERS_SCHEDULE = """    {pretrain_epochs, pretrain_lr, batch_size}
 
 _PARAMETERS_TAIL_AND_ATTRIBUTES = """    n_init : int, default=20
         k-means restarts for the cluster centres.
-    {autoencoder, pretrain_callbacks, device, random_state, verbose}
+    {autoencoder, pretrain_callbacks, divergence_retries, device, random_state, verbose}
 
     Attributes
     ----------
@@ -45,6 +45,7 @@ _PARAMETERS_TAIL_AND_ATTRIBUTES = """    n_init : int, default=20
     n_iter_ : int
         Clustering iterations run.
     {n_features_in_, feature_names_in_, device_}
+    {learning_rate_scale_, divergence_restarts_}
 """
 
 
@@ -227,6 +228,7 @@ class DEC(_DECBase):
         max_grad_norm=10.0,
         autoencoder=None,
         pretrain_callbacks=None,
+        divergence_retries=0,
         device="auto",
         random_state=None,
         verbose=0,
@@ -248,6 +250,7 @@ class DEC(_DECBase):
         self.max_grad_norm = max_grad_norm
         self.autoencoder = autoencoder
         self.pretrain_callbacks = pretrain_callbacks
+        self.divergence_retries = divergence_retries
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -336,6 +339,7 @@ class IDEC(_DECBase):
         max_grad_norm=1.0,
         autoencoder=None,
         pretrain_callbacks=None,
+        divergence_retries=0,
         device="auto",
         random_state=None,
         verbose=0,
@@ -358,6 +362,7 @@ class IDEC(_DECBase):
         self.max_grad_norm = max_grad_norm
         self.autoencoder = autoencoder
         self.pretrain_callbacks = pretrain_callbacks
+        self.divergence_retries = divergence_retries
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

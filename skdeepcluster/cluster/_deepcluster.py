@@ -195,7 +195,7 @@ class DeepCluster(AutoencoderClusterMixin, BaseDeepCluster):
         k-means restarts of the final partition.
     autoencoder : torch.nn.Module, fitted estimator or None, default=None
         A pretrained autoencoder whose encoder is the starting backbone (copied).
-    {pretrain_callbacks, device, random_state, verbose}
+    {pretrain_callbacks, divergence_retries, device, random_state, verbose}
 
     Attributes
     ----------
@@ -218,6 +218,7 @@ class DeepCluster(AutoencoderClusterMixin, BaseDeepCluster):
     n_iter_ : int
         Epochs run.
     {n_features_in_, feature_names_in_, device_}
+    {learning_rate_scale_, divergence_restarts_}
 
     See Also
     --------
@@ -296,6 +297,7 @@ class DeepCluster(AutoencoderClusterMixin, BaseDeepCluster):
         n_init=10,
         autoencoder=None,
         pretrain_callbacks=None,
+        divergence_retries=0,
         device="auto",
         random_state=None,
         verbose=0,
@@ -317,6 +319,7 @@ class DeepCluster(AutoencoderClusterMixin, BaseDeepCluster):
         self.n_init = n_init
         self.autoencoder = autoencoder
         self.pretrain_callbacks = pretrain_callbacks
+        self.divergence_retries = divergence_retries
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

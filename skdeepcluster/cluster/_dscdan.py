@@ -128,7 +128,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
     autoencoder : torch.nn.Module, fitted estimator or None, default=None
         An autoencoder to start from (copied; it is still trained with the
         dual and MI losses), for example ``AEKMeans(...).fit(X).autoencoder_``.
-    {device, random_state, verbose}
+    {divergence_retries, device, random_state, verbose}
 
     Attributes
     ----------
@@ -152,6 +152,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
     n_iter_ : int
         Steps of the joint phase.
     {n_features_in_, feature_names_in_, device_}
+    {learning_rate_scale_, divergence_restarts_}
 
     See Also
     --------
@@ -260,6 +261,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         joint_lr=1e-3,
         n_init=10,
         autoencoder=None,
+        divergence_retries=0,
         device="auto",
         random_state=None,
         verbose=0,
@@ -285,6 +287,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         self.joint_lr = joint_lr
         self.n_init = n_init
         self.autoencoder = autoencoder
+        self.divergence_retries = divergence_retries
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

@@ -193,7 +193,7 @@ _SHARED_DOC = """{n_clusters, hidden_dims}
         MNIST; ``"gaussian"`` is the sum of squared errors. ``"auto"`` takes
         Bernoulli when every value of ``X`` lies in [0, 1], else Gaussian."""
 
-_SHARED_TAIL = """{autoencoder, pretrain_callbacks, device, random_state, verbose}"""
+_SHARED_TAIL = """{autoencoder, pretrain_callbacks, divergence_retries, device, random_state, verbose}"""
 
 
 class _GenerativeBase(AutoencoderClusterMixin, BaseDeepCluster):
@@ -350,6 +350,7 @@ class VaDE(_GenerativeBase):
     n_iter_ : int
         ELBO epochs run.
     {n_features_in_, feature_names_in_, device_}
+    {learning_rate_scale_, divergence_restarts_}
 
     See Also
     --------
@@ -426,6 +427,7 @@ class VaDE(_GenerativeBase):
         max_grad_norm=None,
         autoencoder=None,
         pretrain_callbacks=None,
+        divergence_retries=0,
         device="auto",
         random_state=None,
         verbose=0,
@@ -448,6 +450,7 @@ class VaDE(_GenerativeBase):
         self.max_grad_norm = max_grad_norm
         self.autoencoder = autoencoder
         self.pretrain_callbacks = pretrain_callbacks
+        self.divergence_retries = divergence_retries
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -644,6 +647,7 @@ class DHVC(_GenerativeBase):
     n_iter_ : int
         Joint epochs run.
     {n_features_in_, feature_names_in_, device_}
+    {learning_rate_scale_, divergence_restarts_}
 
     See Also
     --------
@@ -752,6 +756,7 @@ class DHVC(_GenerativeBase):
         max_grad_norm=None,
         autoencoder=None,
         pretrain_callbacks=None,
+        divergence_retries=0,
         device="auto",
         random_state=None,
         verbose=0,
@@ -780,6 +785,7 @@ class DHVC(_GenerativeBase):
         self.max_grad_norm = max_grad_norm
         self.autoencoder = autoencoder
         self.pretrain_callbacks = pretrain_callbacks
+        self.divergence_retries = divergence_retries
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

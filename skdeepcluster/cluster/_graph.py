@@ -336,7 +336,7 @@ _COMMON_PARAMS_END = """
         Parallel jobs of the neighbour search (-1: all cores).
     autoencoder : torch.nn.Module, fitted estimator or None, default=None
         A pretrained MLP autoencoder to start from (copied; pretraining is skipped).
-    {pretrain_callbacks, device, random_state, verbose}
+    {pretrain_callbacks, divergence_retries, device, random_state, verbose}
 
     Attributes
     ----------
@@ -356,6 +356,7 @@ _COMMON_PARAMS_END = """
     n_iter_ : int
         Epochs of the joint phase run.
     {n_features_in_, feature_names_in_, device_}
+    {learning_rate_scale_, divergence_restarts_}
 """
 
 _OUT_OF_SAMPLE = """
@@ -464,6 +465,7 @@ class SDCN(_GraphClusterBase):
         n_jobs=-1,
         autoencoder=None,
         pretrain_callbacks=None,
+        divergence_retries=0,
         device="auto",
         random_state=None,
         verbose=0,
@@ -487,6 +489,7 @@ class SDCN(_GraphClusterBase):
         self.n_jobs = n_jobs
         self.autoencoder = autoencoder
         self.pretrain_callbacks = pretrain_callbacks
+        self.divergence_retries = divergence_retries
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -651,6 +654,7 @@ class CaEGCN(_GraphClusterBase):
         n_jobs=-1,
         autoencoder=None,
         pretrain_callbacks=None,
+        divergence_retries=0,
         device="auto",
         random_state=None,
         verbose=0,
@@ -679,6 +683,7 @@ class CaEGCN(_GraphClusterBase):
         self.n_jobs = n_jobs
         self.autoencoder = autoencoder
         self.pretrain_callbacks = pretrain_callbacks
+        self.divergence_retries = divergence_retries
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

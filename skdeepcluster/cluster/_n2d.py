@@ -92,7 +92,7 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
         Mini-batch size.
     n_init : int, default=1
         Restarts of the Gaussian mixture (the paper uses scikit-learn's default, 1).
-    {autoencoder, pretrain_callbacks}
+    {autoencoder, pretrain_callbacks, divergence_retries}
     device : str or torch.device, default="auto"
         ``"auto"`` picks CUDA, then MPS, then the CPU. The manifold learner and
         the mixture run on the CPU.
@@ -118,6 +118,7 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
     cluster_centers_ : ndarray of shape (n_clusters, n_components)
         Mean autoencoder embedding of each cluster's training samples.
     {history_pretrain, pretrain_history_, n_iter_pretrain, n_features_in_, feature_names_in_, device_}
+    {learning_rate_scale_, divergence_restarts_}
 
     See Also
     --------
@@ -193,6 +194,7 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
         n_init=1,
         autoencoder=None,
         pretrain_callbacks=None,
+        divergence_retries=0,
         device="auto",
         random_state=None,
         verbose=0,
@@ -211,6 +213,7 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
         self.n_init = n_init
         self.autoencoder = autoencoder
         self.pretrain_callbacks = pretrain_callbacks
+        self.divergence_retries = divergence_retries
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

@@ -274,7 +274,7 @@ _COMMON_PARAMS = """    regularization : {"l2", "l1"}, default="l2"
         Refuse a full fit whose ``n x n`` matrices would need more than this
         many GiB on the device or the host (raising before allocating them);
         the error names the ``n_landmarks`` that fits.
-    {device, random_state, verbose}
+    {divergence_retries, device, random_state, verbose}
 """
 
 _COMMON_ATTRS = """    labels_ : ndarray of shape (n_samples,)
@@ -290,6 +290,7 @@ _COMMON_ATTRS = """    labels_ : ndarray of shape (n_samples,)
     n_iter_ : int
         Fine-tuning steps run.
     {n_features_in_, feature_names_in_, device_}
+    {learning_rate_scale_, divergence_restarts_}
 """
 
 _COMMON_NOTES = """    Transductive by nature: ``labels_`` (``fit_predict``) are the method's
@@ -414,6 +415,7 @@ class DSCNet(AutoencoderClusterMixin, _SelfExpressiveClustering):
         max_memory_gb=32.0,
         autoencoder=None,
         pretrain_callbacks=None,
+        divergence_retries=0,
         device="auto",
         random_state=None,
         verbose=0,
@@ -439,6 +441,7 @@ class DSCNet(AutoencoderClusterMixin, _SelfExpressiveClustering):
         self.max_memory_gb = max_memory_gb
         self.autoencoder = autoencoder
         self.pretrain_callbacks = pretrain_callbacks
+        self.divergence_retries = divergence_retries
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -634,6 +637,7 @@ class DMSC(_SelfExpressiveClustering):
         n_landmarks=None,
         ridge=1e-3,
         max_memory_gb=32.0,
+        divergence_retries=0,
         device="auto",
         random_state=None,
         verbose=0,
@@ -662,6 +666,7 @@ class DMSC(_SelfExpressiveClustering):
         self.n_landmarks = n_landmarks
         self.ridge = ridge
         self.max_memory_gb = max_memory_gb
+        self.divergence_retries = divergence_retries
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
