@@ -13,6 +13,7 @@ from skdeepcluster.cluster._dcn import update_centroids
 from skdeepcluster.cluster._deepcluster import (
     kmeans_with_splits,
     pca_whitening,
+    random_resized_crop,
     split_empty_clusters,
     uniform_label_sampler,
 )
@@ -134,6 +135,21 @@ def test_deepcluster_trains_a_fresh_head_on_pseudo_labels(blobs):
     np.testing.assert_array_equal(model.predict(X), model.labels_)
     with pytest.raises(ValueError, match="n_pseudo_classes=100"):
         small(DeepCluster, n_clusters=3, n_pseudo_classes=100).fit(X)
+
+
+def test_random_resized_crop_samples_inside_the_image():
+    torch.manual_seed(0)
+    x = torch.rand(16, 2 * 6 * 5)
+    out = random_resized_crop(x, (2, 6, 5))
+    assert out.shape == x.shape and not torch.allclose(out, x)
+    # every crop lies inside the image: a constant image stays constant (no padding leaks in)
+    torch.testing.assert_close(random_resized_crop(torch.full((64, 30), 0.7), (1, 6, 5)), torch.full((64, 30), 0.7))
+
+
+def test_deepcluster_trains_on_augmented_images():
+    X = np.random.default_rng(0).random((40, 256)).astype(np.float32)
+    model = small(DeepCluster, n_clusters=2, image_shape=(1, 16, 16), n_components=3, epochs=2, random_state=0).fit(X)
+    assert model.labels_.shape == (40,)
 
 
 # -- N2D -----------------------------------------------------------------------------
