@@ -270,6 +270,16 @@ def test_vade_fit_predict_proba_transform_and_sample(blobs):
         model.sample(0)
 
 
+def test_vade_starts_from_the_mixture_with_uniform_pi(blobs):
+    """pi uniform as in the authors' code, a small constant q(z|x) variance (the documented deviation)."""
+    X, _ = blobs
+    model = VaDE(n_clusters=3, random_state=0, **{**TINY, "epochs": 0}).fit(X)
+    np.testing.assert_allclose(model.weights_, 1 / 3, rtol=1e-6)
+    head = model._network.log_var_head
+    assert (head.weight == 0).all()
+    np.testing.assert_allclose(head.bias.detach().exp().numpy(), model.covariances_.min(0) / 10, rtol=1e-5)
+
+
 def test_vade_bernoulli_for_unit_range_data():
     rng = np.random.default_rng(0)
     X = (rng.random((60, 8)) < np.repeat([[0.1] * 4 + [0.9] * 4, [0.9] * 4 + [0.1] * 4], 30, axis=0)).astype(np.float32)
