@@ -309,7 +309,6 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
                         raise
                     self._drop_attributes(set(vars(self)) - validated)  # the next try starts from scratch
                     warnings.warn(_restart_message(self, exc, restart + 1), RuntimeWarning, stacklevel=2)
-            self.learning_rate_scale_ = 1 / 10**restart
             self.divergence_restarts_ = restart
         except BaseException as exc:
             # Never half-fitted, whatever stopped the fit (an error, KeyboardInterrupt):
@@ -322,6 +321,11 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
         self._fitted_attributes = tuple(sorted(set(vars(self)) - before))
         self._warn_if_fewer_clusters()
         return self
+
+    @property
+    def learning_rate_scale_(self):
+        """Factor on every learning rate of the fit that succeeded, from ``divergence_restarts_``."""
+        return 1 / 10**self.divergence_restarts_
 
     def _drop_attributes(self, names):
         for name in names:
