@@ -56,17 +56,20 @@ def test_orthonormalize_passes_gradients():
 
 
 def test_orthonorm_layer_keeps_the_training_factor_for_inference():
+    g = torch.Generator().manual_seed(0)
     layer = Orthonorm(4)
-    train = torch.randn(64, 4) * torch.tensor([1.0, 3.0, 0.1, 2.0])
+    train = torch.randn(64, 4, generator=g) * torch.tensor([1.0, 3.0, 0.1, 2.0])
     out = layer(train)
     torch.testing.assert_close(out.T @ out / 64, torch.eye(4), atol=1e-4, rtol=0)  # up to the small ridge
     layer.eval()
     # in eval mode the stored factor is applied, whatever the batch
     torch.testing.assert_close(layer(train[:7]), out[:7], atol=1e-5, rtol=1e-5)
-    new = torch.randn(3, 4)
+    new = torch.randn(3, 4, generator=g)
     torch.testing.assert_close(layer(new), new @ layer.factor)
-    # fit_factor orthonormalises a full set
-    full = torch.randn(500, 4) @ torch.randn(4, 4)
+    # fit_factor orthonormalises a full set of correlated columns (a rotation
+    # and scaling of condition number 30: far from singular, so float32 holds)
+    rotation, _ = torch.linalg.qr(torch.randn(4, 4, generator=g))
+    full = torch.randn(500, 4, generator=g) @ (rotation * torch.tensor([1.0, 30.0, 2.0, 5.0]))
     layer.fit_factor(full)
     y = layer(full)
     torch.testing.assert_close(y.T @ y / 500, torch.eye(4), atol=1e-4, rtol=0)
