@@ -29,7 +29,14 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .nn import build_autoencoder
-from .training import DIVERGENCE_ADVICE, TrainingDivergedError, TrainingLog, batched_apply, pretrain_autoencoder
+from .training import (
+    DIVERGENCE_ADVICE,
+    TrainingDivergedError,
+    TrainingLog,
+    batched_apply,
+    pretrain_autoencoder,
+    pretrain_layerwise,
+)
 
 __all__ = ["BaseDeepCluster", "AutoencoderClusterMixin", "DeviceOutOfMemoryError", "resolve_device"]
 
@@ -514,7 +521,7 @@ class AutoencoderClusterMixin:
             )
         return shape
 
-    def _pretrained_autoencoder(self, X, log, n_components=None, criterion=None, wrap=None):
+    def _pretrained_autoencoder(self, X, log, n_components=None, criterion=None, wrap=None, layerwise_epochs=0):
         """The autoencoder to start from: reused when given, else built and pretrained on ``X``.
 
         ``n_components`` overrides ``self.n_components`` for a method whose
@@ -528,6 +535,11 @@ class AutoencoderClusterMixin:
         ``wrap``, when given, maps the built or copied module to the module
         that is pretrained and returned (for example one whose code is
         normalised onto the unit sphere).
+
+        ``layerwise_epochs > 0`` first pretrains the built autoencoder greedily,
+        layer pair by layer pair, as a stacked denoising autoencoder
+        (:func:`~skdeepcluster.training.pretrain_layerwise`); the end-to-end
+        pretraining then fine-tunes it.
         """
         image_shape = self._check_image_shape(X.shape[1])
         given = self.autoencoder
@@ -549,6 +561,9 @@ class AutoencoderClusterMixin:
             return wrap(module) if wrap is not None else module
         width = self.n_components if n_components is None else n_components
         module = build_autoencoder(X.shape[1], tuple(self.hidden_dims), width, image_shape).to(X.device)
+        if layerwise_epochs:
+            pretrain_layerwise(module, X, epochs=layerwise_epochs, batch_size=self.batch_size, lr=self.pretrain_lr,
+                               log=log)
         if wrap is not None:
             module = wrap(module)
         extra = {"criterion": criterion} if criterion is not None else {}

@@ -35,6 +35,8 @@ __all__ = [
     "minibatches",
     "batched_apply",
     "pretrain_autoencoder",
+    "DenoisingPair",
+    "pretrain_layerwise",
     "kmeans_centers",
 ]
 
@@ -410,6 +412,73 @@ def pretrain_autoencoder(
         raise net._interrupt
     net._graphed_step = None  # frees the CUDA graph's memory pool now rather than at garbage collection
     return net
+
+
+class DenoisingPair(torch.nn.Module):
+    """One encoder/decoder layer pair of a stacked denoising autoencoder (Vincent et al., 2010).
+
+    .. math:: \\tilde x \\sim \\mathrm{Dropout}(x),\\; h = g_1(W_1 \\tilde x + b_1),\\;
+              \\tilde h \\sim \\mathrm{Dropout}(h),\\; y = g_2(W_2 \\tilde h + b_2)
+
+    trained to make ``y`` reconstruct the clean ``x``. The two ``Linear``
+    layers are those of a deep autoencoder (shared, not copied), so training
+    the pair trains them in place. ``forward`` returns ``(h, y)`` like an
+    autoencoder; dropout acts only in training mode.
+
+    Parameters
+    ----------
+    encode, decode : torch.nn.Linear
+        :math:`W_1, b_1` and :math:`W_2, b_2`.
+    encode_activation, decode_activation : bool
+        Whether :math:`g_1`, :math:`g_2` are ReLU (else the identity).
+    dropout : float
+        Fraction of the input and of the hidden units zeroed.
+    """
+
+    def __init__(self, encode, decode, encode_activation, decode_activation, dropout):
+        super().__init__()
+        self.encode_layer, self.decode_layer = encode, decode
+        self.encode_activation, self.decode_activation = encode_activation, decode_activation
+        self.dropout = dropout
+
+    def encode(self, x):
+        h = self.encode_layer(torch.nn.functional.dropout(x, self.dropout, self.training))
+        return torch.relu(h) if self.encode_activation else h
+
+    def forward(self, x):
+        h = self.encode(x)
+        y = self.decode_layer(torch.nn.functional.dropout(h, self.dropout, self.training))
+        return h, torch.relu(y) if self.decode_activation else y
+
+
+def pretrain_layerwise(module, X, *, epochs, batch_size, lr, log, dropout=0.2):
+    """Greedy layer-wise pretraining of a fully connected autoencoder as a stack of denoising pairs.
+
+    The initialisation of DEC (Xie et al., 2016): the ``l``-th encoder layer
+    and its mirror in the decoder form a :class:`DenoisingPair` trained for
+    ``epochs`` epochs to reconstruct the (clean) output of the ``l - 1``
+    trained encoder layers; ReLU everywhere except the last encoder layer
+    (the embedding keeps full information) and the first pair's decoder (it
+    reconstructs the data), exactly the activations of the deep
+    :class:`~skdeepcluster.nn.MLPAutoencoder`. Every pair is logged as phase
+    ``"pretrain_layer{l}"``. ``module`` is trained in place and returned;
+    the end-to-end fine-tuning that follows is :func:`pretrain_autoencoder`.
+    """
+    encoder = getattr(module, "encoder", None)
+    decoder = getattr(module, "decoder", None)
+    if not (isinstance(encoder, torch.nn.Sequential) and isinstance(decoder, torch.nn.Sequential)):
+        raise ValueError("Layer-wise pretraining needs a fully connected autoencoder (image_shape=None).")
+    encoders = [m for m in encoder if isinstance(m, torch.nn.Linear)]
+    decoders = [m for m in decoder if isinstance(m, torch.nn.Linear)][::-1]
+    h = X
+    for level, (encode, decode) in enumerate(zip(encoders, decoders), start=1):
+        pair = DenoisingPair(encode, decode, level < len(encoders), level > 1, dropout)
+        pretrain_autoencoder(pair, h, epochs=epochs, batch_size=batch_size, lr=lr, log=log,
+                             phase=f"pretrain_layer{level}")
+        pair.eval()
+        with torch.no_grad():
+            h = batched_apply(pair.encode, h)
+    return module
 
 
 def kmeans_centers(Z, n_clusters, random_state, n_init=20):

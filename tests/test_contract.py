@@ -105,6 +105,17 @@ def test_decoder_is_untouched_by_dec_and_trained_by_idec(blobs):
     assert all(torch.equal(a, b) for a, b in zip(before, ae.autoencoder_.decoder.parameters()))
 
 
+def test_dec_layerwise_pretraining_runs_before_the_end_to_end_one(blobs):
+    X, _ = blobs
+    model = small(DEC, n_clusters=3, layerwise_epochs=3, pretrain_epochs=2, random_state=0).fit(X)
+    phases = [p for p in model.history_ if p.startswith("pretrain")]
+    assert phases == ["pretrain_layer1", "pretrain_layer2", "pretrain_layer3", "pretrain"]  # 2 hidden layers
+    assert all(len(model.history_[p]["reconstruction"]) == 3 for p in phases[:-1])
+    # a given autoencoder is reused as it is, without any pretraining
+    reused = small(DEC, n_clusters=3, layerwise_epochs=3, autoencoder=model.autoencoder_).fit(X)
+    assert not any(p.startswith("pretrain") for p in reused.history_)
+
+
 def test_reuse_errors(blobs):
     X, _ = blobs
     with pytest.raises(ValueError, match="fit it first"):

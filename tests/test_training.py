@@ -2,7 +2,16 @@ import numpy as np
 import torch
 
 from skdeepcluster.nn import ConvAutoencoder, MLPAutoencoder
-from skdeepcluster.training import DeviceBatchIterator, LossAccumulator, TrainingLog, pretrain_autoencoder
+import pytest
+
+from skdeepcluster.training import (
+    DenoisingPair,
+    DeviceBatchIterator,
+    LossAccumulator,
+    TrainingLog,
+    pretrain_autoencoder,
+    pretrain_layerwise,
+)
 
 
 def test_device_batches_cover_every_row_once():
@@ -35,3 +44,44 @@ def test_conv_autoencoder_shapes():
         x = torch.rand(4, int(np.prod(shape)))
         z, x_hat = ae(x)
         assert z.shape == (4, 5) and x_hat.shape == x.shape
+
+
+def test_denoising_pair_is_a_layer_and_its_mirror():
+    g = torch.Generator().manual_seed(0)
+    ae = MLPAutoencoder(6, (5,), 3)
+    first = DenoisingPair(ae.encoder[0], ae.decoder[-1], True, False, dropout=0.2)
+    last = DenoisingPair(ae.encoder[-1], ae.decoder[0], False, True, dropout=0.2)
+    x = torch.randn(7, 6, generator=g)
+    first.eval()
+    h, y = first(x)
+    torch.testing.assert_close(h, torch.relu(x @ ae.encoder[0].weight.T + ae.encoder[0].bias))
+    torch.testing.assert_close(y, h @ ae.decoder[-1].weight.T + ae.decoder[-1].bias)  # linear output
+    last.eval()
+    e, r = last(h)
+    torch.testing.assert_close(e, h @ ae.encoder[-1].weight.T + ae.encoder[-1].bias)  # linear embedding
+    assert torch.all(r >= 0)  # ReLU on the hidden layer it reconstructs
+    # the two pairs give the deep autoencoder's activations
+    torch.testing.assert_close(ae.encode(x), e)
+    # training mode corrupts the input and the hidden units (dropout); eval mode does not
+    first.train()
+    assert not torch.allclose(first(x)[1], y)
+
+
+def test_layerwise_pretraining_trains_the_deep_autoencoder_in_place():
+    torch.manual_seed(0)
+    X = torch.rand(256, 12)
+    ae = MLPAutoencoder(12, (10, 8), 4)
+    before = [p.detach().clone() for p in ae.parameters()]
+    log = TrainingLog()
+    assert pretrain_layerwise(ae, X, epochs=20, batch_size=32, lr=1e-2, log=log) is ae
+    assert list(log.history) == ["pretrain_layer1", "pretrain_layer2", "pretrain_layer3"]
+    for phase in log.history.values():
+        losses = phase["reconstruction"]
+        assert len(losses) == 20 and losses[-1] < losses[0]
+    assert all(not torch.equal(a, b) for a, b in zip(before, ae.parameters()))
+
+
+def test_layerwise_pretraining_needs_a_fully_connected_autoencoder():
+    with pytest.raises(ValueError, match="fully connected autoencoder"):
+        pretrain_layerwise(ConvAutoencoder((1, 28, 28)), torch.rand(4, 784), epochs=1, batch_size=2, lr=1e-3,
+                           log=TrainingLog())

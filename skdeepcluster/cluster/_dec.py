@@ -71,8 +71,12 @@ class _DECBase(AutoencoderClusterMixin, BaseDeepCluster):
     def _clustering_weight(self):
         return 1.0
 
+    def _layerwise_epochs(self):
+        """Epochs of greedy layer-wise pretraining per layer pair (DEC's stacked denoising autoencoder)."""
+        return 0
+
     def _fit(self, X, log):
-        self.autoencoder_ = self._pretrained_autoencoder(X, log)
+        self.autoencoder_ = self._pretrained_autoencoder(X, log, layerwise_epochs=self._layerwise_epochs())
         Z = self._batched(self.autoencoder_.encode, X)
         centers, labels = kmeans_centers(Z, self.n_clusters, self._seed, self.n_init)
         self._centers = torch.nn.Parameter(centers)
@@ -167,8 +171,15 @@ class DEC(_DECBase):
     ``update_interval`` iterations. Training stops when fewer than ``tol`` of
     the labels change between two refreshes of P.
 
-    Deviation: pretraining is end-to-end (Adam, 200 epochs, as in the IDEC
-    code) rather than the paper's greedy layer-wise denoising autoencoder.
+    The paper initialises the autoencoder as a stacked denoising autoencoder:
+    greedy layer-wise pretraining of each encoder/decoder layer pair with 20%
+    dropout on its input and hidden units, then end-to-end fine-tuning
+    without dropout. ``layerwise_epochs > 0`` does exactly that, with Adam
+    (lr ``pretrain_lr``) instead of the paper's SGD schedule and epochs instead
+    of its 50,000 iterations per pair and 100,000 of fine-tuning
+    (``pretrain_epochs``). The default, ``layerwise_epochs=0``, is end-to-end
+    pretraining alone (Adam, 200 epochs, as in the IDEC code): on MNIST it
+    already reaches the paper's accuracy in a fraction of the time.
 """
         + _PARAMETERS_HEAD
         + _PARAMETERS_SCHEDULE
@@ -181,6 +192,11 @@ class DEC(_DECBase):
         beyond the paper: on data scaled to unit range it does not bind (the
         largest norm seen on digits is below 4), but it keeps SGD with large
         momentum from diverging on unscaled data. ``None`` turns it off.
+    layerwise_epochs : int, default=0
+        Epochs of greedy layer-wise denoising pretraining of each layer pair
+        before the end-to-end pretraining (the paper's stacked denoising
+        autoencoder; history phases ``pretrain_layer1``, ...); 0 skips it.
+        Needs the fully connected autoencoder.
 """
         + _PARAMETERS_TAIL_AND_ATTRIBUTES
         + """
@@ -208,6 +224,14 @@ class DEC(_DECBase):
     """
     )
 
+    _parameter_constraints = {
+        **_DECBase._parameter_constraints,
+        "layerwise_epochs": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def _layerwise_epochs(self):
+        return self.layerwise_epochs
+
     def __init__(
         self,
         n_clusters=8,
@@ -226,6 +250,7 @@ class DEC(_DECBase):
         momentum=0.9,
         n_init=20,
         max_grad_norm=10.0,
+        layerwise_epochs=0,
         autoencoder=None,
         pretrain_callbacks=None,
         divergence_retries=0,
@@ -248,6 +273,7 @@ class DEC(_DECBase):
         self.momentum = momentum
         self.n_init = n_init
         self.max_grad_norm = max_grad_norm
+        self.layerwise_epochs = layerwise_epochs
         self.autoencoder = autoencoder
         self.pretrain_callbacks = pretrain_callbacks
         self.divergence_retries = divergence_retries
