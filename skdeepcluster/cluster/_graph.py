@@ -1,4 +1,4 @@
-"""SDCN (Bo et al., WWW 2020) and CaEGCN (Huang et al., TKDE 2023): graph-based deep clustering.
+"""SDCN (Bo et al., WWW 2020) and CaEGCN (Huo et al., TKDE 2023): graph-based deep clustering.
 
 Both run an autoencoder on the features and a graph convolutional network on
 a sample graph side by side, full batch, one optimiser step per epoch. The
@@ -513,7 +513,7 @@ class SDCN(_GraphClusterBase):
 
 class CaEGCN(_GraphClusterBase):
     __doc__ = (
-        """Cross-attention fusion based Enhanced Graph Convolutional Network (Huang et al., TKDE 2023).
+        """Cross-attention fusion based Enhanced Graph Convolutional Network (Huo et al., TKDE 2023).
 
     Four modules trained jointly, full batch:
 
@@ -570,9 +570,9 @@ class CaEGCN(_GraphClusterBase):
 
     Notes
     -----
-    Only the abstract of the paper could be read; the four modules follow it
-    and the issue, the weights and schedule follow the released code. Choices
-    and deviations:
+    Only the abstract of the paper could be read; the four modules follow it,
+    the weights and schedule follow the released code (``huogy/CaEGCN``,
+    read in full). Choices and deviations:
 
     - Scale: attention runs through ``scaled_dot_product_attention`` over all
       training samples as tokens (fused kernels, no ``N x N`` tensor; on CUDA in
@@ -586,8 +586,14 @@ class CaEGCN(_GraphClusterBase):
       embedding (the code uses the ReLU output of its content decoder, whose
       sigmoid scores never fall below 1/2).
     - Fusion happens at every encoder level, with per-head widths capped by
-      ``attention_width`` (the code fuses two levels with 8 heads each as wide
-      as the layer); the GAE decoder is a plain GCN mirror of the encoder.
+      ``attention_width``. The code's graph encoder is shallower, d-500-10-K:
+      it fuses two levels (its 500-wide GCN layer with the CAE's second
+      layer, its 10-wide one with z), with 8 heads each as wide as the layer
+      (infeasible at N = 70,000: no fused kernel takes 500-wide heads) and
+      :math:`Y = Z_l + H_l` (:math:`\gamma = 0.5` up to a factor 2).
+    - The GAE decoder is a plain GCN mirror of the encoder, from the
+      embedding; the code's decoder starts from the cluster logits and adds
+      the CAE decoder's activations along the way.
     - The fusion adds :math:`Y` back to the attention output (a residual):
       attention over all samples is nearly uniform at initialisation and
       would otherwise give every sample the same :math:`R^{(l)}`.
@@ -598,9 +604,9 @@ class CaEGCN(_GraphClusterBase):
         + """
     References
     ----------
-    .. [1] G. Huang, J. Chen, et al., "CaEGCN: Cross-attention fusion based
-       enhanced graph convolutional network for clustering", IEEE TKDE 35(4),
-       3471-3483, 2023 (arXiv:2101.06883).
+    .. [1] G. Huo, Y. Zhang, J. Gao, B. Wang, Y. Hu and B. Yin, "CaEGCN:
+       Cross-attention fusion based enhanced graph convolutional network for
+       clustering", IEEE TKDE 35(4), 3471-3483, 2023 (arXiv:2101.06883).
     .. [2] D. Bo et al., "Structural deep clustering network", WWW 2020.
 
     Examples

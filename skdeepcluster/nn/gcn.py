@@ -81,7 +81,7 @@ def head_width(width, n_heads, cap=256, multiple=8):
 
 
 class CrossAttentionFusion(nn.Module):
-    """Cross-attention fusion of a graph layer and a content layer (CaEGCN, Huang et al., 2023).
+    """Cross-attention fusion of a graph layer and a content layer (CaEGCN, Huo et al., 2023).
 
     The two representations of the same nodes are mixed and the result attends
     over all (context) nodes with multi-head scaled dot-product attention:
