@@ -44,7 +44,9 @@ SETTINGS = {
         "DSCNet": {"image_shape": (1, 28, 28), "n_landmarks": 10000},
     },
     "mnist-test": {"DSCDAN": {"image_shape": (1, 28, 28), "max_iter": 3000}, "DSCNet": {"image_shape": (1, 28, 28)}},
-    # two modalities of MNIST-test for DMSC (see load): the pixels and their edge map
+    # two modalities of digits and of MNIST-test for DMSC (see load): the pixels and their edge map
+    "digits-edges": {},
+    "digits-2view": {"DMSC": {"view_sizes": [64, 64]}},
     "mnist-test-edges": {"DSCNet": {"image_shape": (1, 28, 28)}},
     "mnist-test-2view": {"DMSC": {"view_sizes": [784, 784], "image_shape": [(1, 28, 28), (1, 28, 28)]}},
 }
@@ -68,11 +70,16 @@ PAPER = {  # (dataset, estimator) -> reported ACC on MNIST-full
 
 
 def load(name):
-    if name == "digits":
+    if name.startswith("digits"):
         from sklearn.datasets import load_digits
 
         X, y = load_digits(return_X_y=True)
-        return (X / 16.0).astype(np.float32), y
+        X = (X / 16.0).astype(np.float32)
+        if name == "digits-edges":
+            return edge_map(X, 8), y
+        if name == "digits-2view":
+            return np.hstack([X, edge_map(X, 8)]), y
+        return X, y
     from skdeepcluster.datasets import load_mnist
 
     home = os.environ.get("SKDEEPCLUSTER_DATA_MNIST", str(HERE.parent.parent / "shared" / "data" / "mnist"))
@@ -84,11 +91,11 @@ def load(name):
     return X, y
 
 
-def edge_map(X):
-    """A second modality of MNIST: the Sobel gradient magnitude of each 28 x 28 image, scaled to [0, 1]."""
+def edge_map(X, side=28):
+    """A second modality of square images: the Sobel gradient magnitude of each image, scaled to [0, 1]."""
     from scipy import ndimage
 
-    images = X.reshape(-1, 28, 28).astype(np.float64)
+    images = X.reshape(-1, side, side).astype(np.float64)
     magnitude = np.hypot(ndimage.sobel(images, axis=1), ndimage.sobel(images, axis=2))
     return (magnitude / magnitude.max()).reshape(len(X), -1).astype(np.float32)
 
