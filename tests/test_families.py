@@ -179,6 +179,29 @@ def test_n2d_auto_falls_back_to_spectral_with_a_warning(no_umap, blobs):
     assert model.manifold_ == "spectral"
 
 
+@pytest.mark.parametrize("exact_below", [4096, 50])
+def test_n2d_with_umap_gets_exact_neighbours_on_large_data(exact_below, monkeypatch, blobs):
+    pytest.importorskip("umap")
+    from sklearn.metrics import adjusted_rand_score
+    from sklearn.neighbors import NearestNeighbors
+
+    from skdeepcluster.cluster import _n2d
+
+    monkeypatch.setattr(_n2d, "_UMAP_EXACT_BELOW", exact_below)  # 50: blobs count as large
+    X, y = blobs
+    model = small(N2D, n_clusters=3, manifold="umap", random_state=0).fit(X)
+    indices, distances, _ = model.manifold_learner_.precomputed_knn
+    if exact_below > len(X):
+        assert indices is None  # UMAP's own exact search on small data
+    else:
+        z = model.transform(X).astype(np.float64)
+        expected = NearestNeighbors(n_neighbors=model.n_neighbors).fit(z).kneighbors(z)
+        np.testing.assert_allclose(distances, expected[0])
+    assert adjusted_rand_score(y, model.labels_) > 0.9
+    # new samples are interpolated on the manifold: a training point maps to itself
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+
+
 @pytest.mark.parametrize("manifold", ["spectral", "isomap"])
 def test_n2d_without_umap(manifold, blobs):
     from sklearn.metrics import adjusted_rand_score

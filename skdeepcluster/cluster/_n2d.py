@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from sklearn.manifold import Isomap, SpectralEmbedding
 from sklearn.mixture import GaussianMixture
-from sklearn.neighbors import KNeighborsRegressor
+from sklearn.neighbors import KNeighborsRegressor, NearestNeighbors
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..base import AutoencoderClusterMixin, BaseDeepCluster
@@ -19,6 +19,10 @@ _INSTALL_UMAP = (
     "`pip install skdeepcluster[umap]` (or `pip install umap-learn`), or use manifold='spectral' "
     "(scikit-learn's SpectralEmbedding, no extra dependency)."
 )
+
+
+#: UMAP computes exact neighbours itself below this many samples, approximate ones above.
+_UMAP_EXACT_BELOW = 4096
 
 
 def _import_umap():
@@ -128,14 +132,19 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
     -----
     **New samples.** ``transform`` returns the autoencoder embedding. ``predict``
     and ``predict_proba`` map new samples onto the manifold and evaluate the
-    mixture there: with UMAP and Isomap through their own ``transform``
-    (UMAP's places a new point by its neighbours among the training points and
-    a few optimisation steps, so ``predict`` on the training data can differ
-    slightly from ``labels_``); SpectralEmbedding has no out-of-sample
-    extension, so a new point gets the distance-weighted mean of the manifold
-    coordinates of its ``n_neighbors`` nearest training embeddings (a
-    Nyström-style interpolation; a training point maps to itself exactly, so
-    ``predict`` on the training data equals ``labels_``).
+    mixture there. With UMAP and SpectralEmbedding a new point gets the
+    distance-weighted mean of the manifold coordinates of its ``n_neighbors``
+    nearest training embeddings (a Nyström-style interpolation, and the point
+    where ``UMAP.transform`` starts its optimisation; SpectralEmbedding has no
+    out-of-sample extension). A training point maps to itself exactly, so
+    ``predict`` on the training data equals ``labels_``. Isomap uses its own
+    ``transform``.
+
+    **UMAP's neighbours.** From 4,096 samples on, UMAP would search the
+    neighbour graph approximately (NN-descent, which a seed makes
+    single-threaded); N2D gives it scikit-learn's exact neighbours instead
+    (on a 70,000 x 10 embedding, 30 s of NN-descent against a few seconds).
+    Below that size UMAP computes exact neighbours itself.
 
     **Without umap-learn.** The default ``manifold="auto"`` keeps N2D usable
     (and the library's tests runnable) without the optional dependency; the
@@ -246,12 +255,20 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
         dim = self.manifold_components if self.manifold_components is not None else self.n_clusters
         neighbors = min(self.n_neighbors, n - 1)
         if name == "umap":
+            k = max(neighbors, 2)
+            exact = {}
+            if n >= _UMAP_EXACT_BELOW:
+                # Above this size UMAP would search neighbours approximately (NN-descent, the slowest
+                # part of a seeded, single-threaded UMAP): give it scikit-learn's exact ones.
+                distances, indices = NearestNeighbors(n_neighbors=k).fit(z).kneighbors(z)
+                exact = {"precomputed_knn": (indices, distances, None)}
             learner = _import_umap()(
                 n_components=dim,
-                n_neighbors=max(neighbors, 2),
+                n_neighbors=k,
                 min_dist=self.min_dist,
                 metric="euclidean",
                 random_state=self._seed,
+                **exact,
             )
         elif name == "isomap":
             learner = Isomap(n_components=min(dim, n - 1), n_neighbors=neighbors)
@@ -268,11 +285,13 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
         with warnings.catch_warnings():
             # A kNN graph of well-separated data is disconnected; the embedding still separates it.
             warnings.filterwarnings("ignore", message="Graph is not fully connected")
+            # N2D places new samples by interpolation, never through UMAP.transform (see Notes).
+            warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]")
             u = learner.fit_transform(z)
         self.manifold_ = name
         self.manifold_learner_ = learner
         self.embedding_manifold_ = u = np.asarray(u, dtype=np.float64)
-        if name == "spectral":
+        if name != "isomap":
             self._interpolator = KNeighborsRegressor(n_neighbors=max(neighbors, 1), weights="distance").fit(z, u)
         self.gaussian_mixture_ = GaussianMixture(
             self.n_clusters, covariance_type="full", n_init=self.n_init, reg_covar=1e-6, random_state=self._seed
@@ -285,7 +304,7 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
 
     def _manifold_of(self, X):
         z = self.autoencoder_.encode(X).cpu().numpy().astype(np.float64)
-        if self.manifold_ == "spectral":
+        if self.manifold_ != "isomap":
             return self._interpolator.predict(z)
         return np.asarray(self.manifold_learner_.transform(z), dtype=np.float64)
 
