@@ -143,7 +143,7 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
     **UMAP's neighbours.** From 4,096 samples on, UMAP would search the
     neighbour graph approximately (NN-descent, which a seed makes
     single-threaded); N2D gives it scikit-learn's exact neighbours instead
-    (on a 70,000 x 10 embedding, 30 s of NN-descent against a few seconds).
+    (on a 70,000 x 10 embedding, on one core: 30 s of NN-descent, 7 s exact).
     Below that size UMAP computes exact neighbours itself.
 
     **Without umap-learn.** The default ``manifold="auto"`` keeps N2D usable
