@@ -24,6 +24,7 @@ from skorch.callbacks import Callback
 from sklearn.cluster import KMeans
 
 from .losses import reconstruction_loss
+from .nn import MLPAutoencoder
 
 __all__ = [
     "TrainingDivergedError",
@@ -464,12 +465,10 @@ def pretrain_layerwise(module, X, *, epochs, batch_size, lr, log, dropout=0.2):
     ``"pretrain_layer{l}"``. ``module`` is trained in place and returned;
     the end-to-end fine-tuning that follows is :func:`pretrain_autoencoder`.
     """
-    encoder = getattr(module, "encoder", None)
-    decoder = getattr(module, "decoder", None)
-    if not (isinstance(encoder, torch.nn.Sequential) and isinstance(decoder, torch.nn.Sequential)):
+    if not isinstance(module, MLPAutoencoder):
         raise ValueError("Layer-wise pretraining needs a fully connected autoencoder (image_shape=None).")
-    encoders = [m for m in encoder if isinstance(m, torch.nn.Linear)]
-    decoders = [m for m in decoder if isinstance(m, torch.nn.Linear)][::-1]
+    encoders = [m for m in module.encoder if isinstance(m, torch.nn.Linear)]
+    decoders = [m for m in module.decoder if isinstance(m, torch.nn.Linear)][::-1]
     h = X
     for level, (encode, decode) in enumerate(zip(encoders, decoders), start=1):
         pair = DenoisingPair(encode, decode, level < len(encoders), level > 1, dropout)
