@@ -9,8 +9,9 @@ holds the normalised matrix on the device and multiplies by it.
 
 Nothing here ever builds a dense ``n x n`` array: the neighbour search runs
 through scikit-learn's :class:`~sklearn.neighbors.NearestNeighbors` (blocked,
-parallel over ``n_jobs``) and every matrix is ``scipy.sparse`` or a torch sparse
-tensor.
+parallel over ``n_jobs``), or, for data already on a GPU, through
+:func:`device_kneighbors` (blocks of query rows against all samples), and every
+matrix is ``scipy.sparse`` or a torch sparse tensor.
 """
 
 import warnings
@@ -24,6 +25,7 @@ __all__ = [
     "KERNELS",
     "NORMALIZATIONS",
     "neighbor_index",
+    "device_kneighbors",
     "knn_graph",
     "check_adjacency",
     "normalize_adjacency",
@@ -65,20 +67,75 @@ def neighbor_index(X, n_neighbors, kernel="heat", n_jobs=-1):
     return NearestNeighbors(n_neighbors=n_neighbors, algorithm="brute", n_jobs=n_jobs).fit(X)
 
 
+def _drop_self(neighbors, n_neighbors):
+    """Drop each row's own index (usually, but with duplicates not always, first); keep ``n_neighbors`` others."""
+    rows = np.arange(len(neighbors))[:, None]
+    keep = neighbors != rows
+    too_many = keep.sum(1) > n_neighbors
+    keep[too_many, -1] = False  # self was absent: drop the farthest instead
+    return neighbors[keep].reshape(len(neighbors), -1)
+
+
 def _query(index, X, n_neighbors, kernel, exclude_self):
     if kernel == "cosine":
         X = _binarize(X)
     k = n_neighbors + 1 if exclude_self else n_neighbors
     k = min(k, index.n_samples_fit_)
     _, neighbors = index.kneighbors(X, n_neighbors=k)
-    if not exclude_self:
-        return neighbors
-    # Drop each row's own index (usually, but with duplicates not always, first); keep k others.
-    rows = np.arange(len(neighbors))[:, None]
-    keep = neighbors != rows
-    too_many = keep.sum(1) > n_neighbors
-    keep[too_many, -1] = False  # self was absent: drop the farthest instead
-    return neighbors[keep].reshape(len(neighbors), -1)
+    return _drop_self(neighbors, n_neighbors) if exclude_self else neighbors
+
+
+@torch.no_grad()
+def device_kneighbors(X, X_fit, n_neighbors, kernel="heat", exclude_self=False, block_size=1024):
+    """Indices of the ``n_neighbors`` nearest rows of ``X_fit`` for each row of ``X``, found on their device.
+
+    The brute-force search of :func:`neighbor_index` for dense torch tensors
+    that already live on a GPU. On MNIST (70,000 x 784) the search is about
+    4 x 10^12 multiply-adds, which scikit-learn spreads over the host's cores
+    (SDCN's graph took 39–42 s on 16 cores and 109 s on 2) and a GPU does in
+    a few float64 matrix products. Distances are
+    computed in float64, as scikit-learn does for float32 data, ``block_size``
+    query rows at a time, so memory is ``block_size x n_fit``, never ``n x n``.
+    ``"heat"`` ranks by Euclidean distance, ``"cosine"`` by the cosine
+    similarity of the binarised features (see :func:`neighbor_index`). Rows are
+    sorted nearest first; among exact ties the order may differ from
+    scikit-learn's.
+
+    Parameters
+    ----------
+    X : tensor of shape (n_queries, n_features)
+    X_fit : tensor of shape (n_samples, n_features), on the same device
+    n_neighbors : int
+    kernel : {"heat", "cosine"}
+    exclude_self : bool
+        ``X`` is ``X_fit``: leave each row's own index out (as :func:`knn_graph` does).
+    block_size : int
+        Query rows per block.
+
+    Returns
+    -------
+    neighbors : ndarray of int64 of shape (n_queries, n_neighbors)
+    """
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}.")
+    k = min(n_neighbors + 1 if exclude_self else n_neighbors, len(X_fit))
+
+    def prepare(T):
+        T = T.double()
+        return torch.nn.functional.normalize((T > 0).double(), dim=1) if kernel == "cosine" else T
+
+    fit = prepare(X_fit)
+    fit_sq = (fit * fit).sum(1)
+    blocks = []
+    for start in range(0, len(X), block_size):
+        q = prepare(X[start : start + block_size])
+        if kernel == "cosine":
+            score = -(q @ fit.T)  # cosine distance minus one
+        else:
+            score = (q * q).sum(1, keepdim=True) - 2 * (q @ fit.T) + fit_sq
+        blocks.append(torch.topk(score, k, dim=1, largest=False, sorted=True).indices)
+    neighbors = torch.cat(blocks).cpu().numpy()
+    return _drop_self(neighbors, n_neighbors) if exclude_self else neighbors
 
 
 def knn_graph(X, n_neighbors=3, kernel="heat", n_jobs=-1, index=None):
@@ -91,7 +148,8 @@ def knn_graph(X, n_neighbors=3, kernel="heat", n_jobs=-1, index=None):
 
     Parameters
     ----------
-    X : ndarray or scipy sparse matrix of shape (n_samples, n_features)
+    X : ndarray, scipy sparse matrix or torch tensor of shape (n_samples, n_features)
+        A tensor on a CUDA device is searched there (:func:`device_kneighbors`).
     n_neighbors : int
         ``k``; capped at ``n_samples - 1``.
     kernel : {"heat", "cosine"}
@@ -106,12 +164,18 @@ def knn_graph(X, n_neighbors=3, kernel="heat", n_jobs=-1, index=None):
     A : scipy.sparse.csr_matrix of shape (n_samples, n_samples), float32
     """
     n = X.shape[0]
-    if index is None:
+    on_gpu = isinstance(X, torch.Tensor) and X.is_cuda
+    if isinstance(X, torch.Tensor) and not on_gpu:
+        X = X.cpu().numpy()
+    if index is None and not on_gpu:
         index = neighbor_index(X, n_neighbors + 1, kernel, n_jobs)
     k = min(n_neighbors, n - 1)
     if k < 1:
         return sp.csr_matrix((n, n), dtype=np.float32)
-    neighbors = _query(index, X, k, kernel, exclude_self=True)
+    if on_gpu:
+        neighbors = device_kneighbors(X, X, k, kernel, exclude_self=True)
+    else:
+        neighbors = _query(index, X, k, kernel, exclude_self=True)
     rows = np.repeat(np.arange(n), neighbors.shape[1])
     A = sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, neighbors.ravel())), shape=(n, n))
     return A.maximum(A.T).tocsr()

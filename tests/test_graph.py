@@ -15,6 +15,7 @@ from skdeepcluster import CaEGCN, SDCN
 from skdeepcluster.graph import (
     SparsePropagation,
     check_adjacency,
+    device_kneighbors,
     extended_graph,
     knn_graph,
     link_new_samples,
@@ -62,6 +63,43 @@ def test_cosine_kernel_accepts_sparse_text():
     A = knn_graph(X, n_neighbors=2, kernel="cosine", n_jobs=1)
     assert A.shape == (40, 40) and (A != A.T).nnz == 0 and A.diagonal().sum() == 0
     assert (np.asarray(A.sum(1)).ravel() >= 2).all()
+
+
+@pytest.mark.parametrize("kernel", ["heat", "cosine"])
+def test_device_search_finds_scikit_learns_neighbours(kernel):
+    rng = np.random.default_rng(0)
+    X_fit = rng.normal(size=(300, 12)).astype(np.float32)
+    X_fit[7] = X_fit[3]  # a duplicate: self need not come first
+    X_new = rng.normal(size=(50, 12)).astype(np.float32)
+    binary = kernel == "cosine"
+    prep = (lambda a: (a > 0).astype(np.float64)) if binary else (lambda a: a)
+    index = NearestNeighbors(n_neighbors=5, metric="cosine" if binary else "euclidean", algorithm="brute")
+    expected = index.fit(prep(X_fit)).kneighbors(prep(X_new), return_distance=False)
+    got = device_kneighbors(torch.as_tensor(X_new), torch.as_tensor(X_fit), 5, kernel, block_size=16)
+    if binary:  # binary features tie often: compare the neighbours' distances, not who they are
+        unit = lambda a: a / np.linalg.norm(a, axis=-1, keepdims=True)
+        distances = lambda idx: np.sort(1 - (unit(prep(X_new))[:, None] * unit(prep(X_fit))[idx]).sum(-1), 1)
+        np.testing.assert_allclose(distances(got), distances(expected), atol=1e-9)
+    else:  # the same neighbours, nearest first (the duplicate pair 3, 7 ties in either order)
+        np.testing.assert_array_equal(np.sort(got, 1), np.sort(expected, 1))
+        assert (np.diff(((X_new[:, None] - X_fit[got]) ** 2).sum(-1), axis=1) >= 0).all()
+    # as the graph's search: self left out, k others kept, the duplicate pair joined
+    own = device_kneighbors(torch.as_tensor(X_fit), torch.as_tensor(X_fit), 4, kernel, exclude_self=True, block_size=64)
+    assert own.shape == (300, 4) and not (own == np.arange(300)[:, None]).any()
+    if kernel == "heat":
+        assert own[3, 0] == 7 and own[7, 0] == 3
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_graph_of_data_on_a_gpu_is_the_host_graph():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 20)).astype(np.float32)
+    host = knn_graph(X, n_neighbors=5, n_jobs=1)
+    gpu = knn_graph(torch.as_tensor(X, device="cuda"), n_neighbors=5)
+    assert (host != gpu).nnz == 0
+    model = SDCN(n_clusters=3, **{**TINY, "device": "cuda"}).fit(X)
+    assert (model.adjacency_ != SDCN(n_clusters=3, **TINY).fit(X).adjacency_).nnz == 0
+    assert model.predict(X[:20]).shape == (20,)
 
 
 def test_gcn_layer_and_its_gradient_match_dense_closed_form():

@@ -27,6 +27,7 @@ from ..graph import (
     SparsePropagation,
     check_adjacency,
     degrees,
+    device_kneighbors,
     edge_list,
     extended_graph,
     knn_graph,
@@ -180,12 +181,17 @@ class _GraphClusterBase(AutoencoderClusterMixin, BaseDeepCluster):
         """
         return self.fit(X, y, adjacency=adjacency).labels_
 
-    def _build_graph(self, X_np, adjacency):
-        self._neighbor_cache = neighbor_index(X_np, min(self.n_neighbors + 1, len(X_np)), self.kernel, self.n_jobs)
-        if adjacency is None:
-            A = knn_graph(X_np, self.n_neighbors, self.kernel, index=self._neighbor_cache)
+    def _build_graph(self, X, adjacency):
+        """The graph of ``X``: ``adjacency`` checked, or the kNN graph, searched on the GPU when ``X`` is there."""
+        if X.is_cuda:
+            self._neighbor_cache = None  # new samples are searched on the device too
         else:
-            A = check_adjacency(adjacency, X_np.shape[0])
+            X = X.cpu().numpy()
+            self._neighbor_cache = neighbor_index(X, min(self.n_neighbors + 1, len(X)), self.kernel, self.n_jobs)
+        if adjacency is None:
+            A = knn_graph(X, self.n_neighbors, self.kernel, index=self._neighbor_cache)
+        else:
+            A = check_adjacency(adjacency, X.shape[0])
         self._degree = degrees(A)
         self.adjacency_ = normalize_adjacency(A, self.normalization)
         return A
@@ -206,8 +212,7 @@ class _GraphClusterBase(AutoencoderClusterMixin, BaseDeepCluster):
             )
 
     def _fit(self, X, log, adjacency=None):
-        X_np = X.cpu().numpy()
-        A = self._build_graph(X_np, adjacency)  # validated before any training
+        A = self._build_graph(X, adjacency)  # validated before any training
         propagate = SparsePropagation(self.adjacency_, X.device)
         self.autoencoder_ = self._pretrained_autoencoder(X, log)
         self._check_autoencoder(self.autoencoder_)
@@ -259,6 +264,9 @@ class _GraphClusterBase(AutoencoderClusterMixin, BaseDeepCluster):
 
     # -- new samples -----------------------------------------------------------------
     def _neighbors_of(self, X):
+        k = min(self.n_neighbors, len(self._X_fit))
+        if self._X_fit.is_cuda:
+            return device_kneighbors(X, self._X_fit, k, self.kernel)
         index = getattr(self, "_neighbor_cache", None)
         if index is None:
             fitted = self._X_fit.cpu().numpy()
@@ -268,7 +276,6 @@ class _GraphClusterBase(AutoencoderClusterMixin, BaseDeepCluster):
         x = X.cpu().numpy()
         if self.kernel == "cosine":
             x = (x > 0).astype(np.float32)
-        k = min(self.n_neighbors, index.n_samples_fit_)
         return index.kneighbors(x, n_neighbors=k, return_distance=False)
 
     def _extended(self, X):
