@@ -21,6 +21,8 @@ import scipy.sparse as sp
 import torch
 from sklearn.neighbors import NearestNeighbors
 
+from .losses import squared_distances
+
 __all__ = [
     "KERNELS",
     "NORMALIZATIONS",
@@ -125,14 +127,10 @@ def device_kneighbors(X, X_fit, n_neighbors, kernel="heat", exclude_self=False, 
         return torch.nn.functional.normalize((T > 0).double(), dim=1) if kernel == "cosine" else T
 
     fit = prepare(X_fit)
-    fit_sq = (fit * fit).sum(1)
     blocks = []
     for start in range(0, len(X), block_size):
         q = prepare(X[start : start + block_size])
-        if kernel == "cosine":
-            score = -(q @ fit.T)  # cosine distance minus one
-        else:
-            score = (q * q).sum(1, keepdim=True) - 2 * (q @ fit.T) + fit_sq
+        score = -(q @ fit.T) if kernel == "cosine" else squared_distances(q, fit)  # cosine: distance minus one
         blocks.append(torch.topk(score, k, dim=1, largest=False, sorted=True).indices)
     neighbors = torch.cat(blocks).cpu().numpy()
     return _drop_self(neighbors, n_neighbors) if exclude_self else neighbors
