@@ -95,9 +95,9 @@ def device_kneighbors(X, X_fit, n_neighbors, kernel="heat", exclude_self=False, 
     that already live on a GPU. On MNIST (70,000 x 784) the search is about
     4 x 10^12 multiply-adds, which scikit-learn spreads over the host's cores
     (SDCN's graph took 39–42 s on 16 cores and 109 s on 2) and a GPU does in
-    a few float64 matrix products. Distances are
-    computed in float64, as scikit-learn does for float32 data, ``block_size``
-    query rows at a time, so memory is ``block_size x n_fit``, never ``n x n``.
+    a few float64 matrix products. Distances are computed in float64, as
+    scikit-learn does for float32 data, ``block_size`` query rows at a time,
+    so memory is ``block_size x n_fit``, never ``n x n``.
     ``"heat"`` ranks by Euclidean distance, ``"cosine"`` by the cosine
     similarity of the binarised features (see :func:`neighbor_index`). Rows are
     sorted nearest first; among exact ties the order may differ from
@@ -123,8 +123,7 @@ def device_kneighbors(X, X_fit, n_neighbors, kernel="heat", exclude_self=False, 
     k = min(n_neighbors + 1 if exclude_self else n_neighbors, len(X_fit))
 
     def prepare(T):
-        T = T.double()
-        return torch.nn.functional.normalize((T > 0).double(), dim=1) if kernel == "cosine" else T
+        return torch.nn.functional.normalize((T > 0).double(), dim=1) if kernel == "cosine" else T.double()
 
     fit = prepare(X_fit)
     blocks = []
