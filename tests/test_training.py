@@ -11,7 +11,9 @@ from skdeepcluster.training import (
     TrainingLog,
     pretrain_autoencoder,
     pretrain_layerwise,
+    step_precision,
 )
+from skdeepcluster import training
 
 
 def test_device_batches_cover_every_row_once():
@@ -85,3 +87,25 @@ def test_layerwise_pretraining_needs_a_fully_connected_autoencoder():
     with pytest.raises(ValueError, match="fully connected autoencoder"):
         pretrain_layerwise(ConvAutoencoder((1, 28, 28)), torch.rand(4, 784), epochs=1, batch_size=2, lr=1e-3,
                            log=TrainingLog())
+
+
+def test_training_steps_on_cuda_run_in_tf32_and_restore_the_precision(monkeypatch):
+    assert torch.get_float32_matmul_precision() == "highest"
+    with step_precision(torch.device("cuda")):
+        assert torch.get_float32_matmul_precision() == "high"
+    assert torch.get_float32_matmul_precision() == "highest"
+    with step_precision("cpu"):
+        assert torch.get_float32_matmul_precision() == "highest"
+    monkeypatch.setattr(training, "TF32", False)
+    with step_precision("cuda"):
+        assert torch.get_float32_matmul_precision() == "highest"
+
+
+def test_a_precision_the_user_set_is_left_alone():
+    torch.set_float32_matmul_precision("medium")
+    try:
+        with step_precision("cuda"):
+            assert torch.get_float32_matmul_precision() == "medium"
+        assert torch.get_float32_matmul_precision() == "medium"
+    finally:
+        torch.set_float32_matmul_precision("highest")
