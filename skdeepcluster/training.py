@@ -23,6 +23,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback
 from sklearn.cluster import KMeans
 
+from .kmeans import kmeans
 from .losses import reconstruction_loss
 from .nn import MLPAutoencoder
 
@@ -517,8 +518,14 @@ def kmeans_centers(Z, n_clusters, random_state, n_init=20):
     """Fit k-means on embeddings ``Z`` (tensor) and return ``(centers, labels)`` as tensors.
 
     The centres initialise the clustering layer of DEC, IDEC, DCN, SDCN and
-    their relatives (20 restarts, as in their papers).
+    their relatives (20 restarts, as in their papers). On a CUDA device the
+    embedding is clustered where it is (:func:`skdeepcluster.kmeans.kmeans`);
+    elsewhere by scikit-learn's :class:`~sklearn.cluster.KMeans`, the same
+    algorithm.
     """
+    if Z.is_cuda:
+        centers, labels, _ = kmeans(Z.detach(), n_clusters, n_init=n_init, random_state=random_state)
+        return centers, labels
     km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=random_state)
     labels = km.fit_predict(Z.detach().cpu().double().numpy())
     centers = torch.as_tensor(km.cluster_centers_, dtype=Z.dtype, device=Z.device)

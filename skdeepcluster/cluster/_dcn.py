@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval
 
 from ..base import AutoencoderClusterMixin, BaseDeepCluster
 from ..losses import reconstruction_loss, squared_distances
+from ..kmeans import kmeans
 from ..training import LossAccumulator, TrainStep, kmeans_centers, minibatches
 
 __all__ = ["DCN", "update_centroids"]
@@ -264,10 +265,14 @@ class DCN(AutoencoderClusterMixin, BaseDeepCluster):
     @torch.no_grad()
     def _refresh(self, X, centers, labels):
         """Full k-means warm-started at the current centroids (DCN-New, every few epochs)."""
-        Z = self._batched(self.autoencoder_.encode, X).double().cpu().numpy()
-        km = KMeans(self.n_clusters, init=centers.double().cpu().numpy(), n_init=1, random_state=self._seed).fit(Z)
-        centers.copy_(torch.as_tensor(km.cluster_centers_, dtype=centers.dtype))
-        labels.copy_(torch.as_tensor(km.labels_, dtype=labels.dtype))
+        Z = self._batched(self.autoencoder_.encode, X)
+        if Z.is_cuda:
+            new_centers, new_labels, _ = kmeans(Z, self.n_clusters, init=centers)
+        else:
+            km = KMeans(self.n_clusters, init=centers.double().cpu().numpy(), n_init=1).fit(Z.double().cpu().numpy())
+            new_centers, new_labels = torch.as_tensor(km.cluster_centers_), torch.as_tensor(km.labels_)
+        centers.copy_(new_centers)
+        labels.copy_(new_labels)
 
     def _embed(self, X):
         return self.autoencoder_.encode(X)

@@ -5,12 +5,11 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval
 
 from ..base import AutoencoderClusterMixin, BaseDeepCluster
 from ..losses import squared_distances
-from ..training import LossAccumulator, TrainStep
+from ..training import LossAccumulator, TrainStep, kmeans_centers
 
 __all__ = [
     "DeepCluster",
@@ -442,10 +441,9 @@ class DeepCluster(AutoencoderClusterMixin, BaseDeepCluster):
         self.n_iter_ = epoch
         self.pseudo_labels_ = pseudo.cpu().numpy()
         features, self._mean, self._projection = self._whitened_features(X, log)
-        km = KMeans(self.n_clusters, n_init=self.n_init, random_state=self._seed)
-        self.labels_ = km.fit_predict(features.double().cpu().numpy())
-        self._centers = torch.as_tensor(km.cluster_centers_, dtype=torch.float32, device=X.device)
-        self.cluster_centers_ = km.cluster_centers_.astype(np.float32)
+        self._centers, labels = kmeans_centers(features, self.n_clusters, self._seed, self.n_init)
+        self.labels_ = labels.cpu().numpy()
+        self.cluster_centers_ = self._centers.cpu().numpy()
 
     @torch.no_grad()
     def _whitened_features(self, X, log=None):

@@ -597,7 +597,7 @@ class CaEGCN(_GraphClusterBase):
       it fuses two levels (its 500-wide GCN layer with the CAE's second
       layer, its 10-wide one with z), with 8 heads each as wide as the layer
       (infeasible at N = 70,000: no fused kernel takes 500-wide heads) and
-      :math:`Y = Z_l + H_l` (:math:`\gamma = 0.5` up to a factor 2).
+      :math:`Y = Z_l + H_l` (:math:`\\gamma = 0.5` up to a factor 2).
     - The GAE decoder is a plain GCN mirror of the encoder, from the
       embedding; the code's decoder starts from the cluster logits and adds
       the CAE decoder's activations along the way.
