@@ -69,13 +69,17 @@ def neighbor_index(X, n_neighbors, kernel="heat", n_jobs=-1):
     return NearestNeighbors(n_neighbors=n_neighbors, algorithm="brute", n_jobs=n_jobs).fit(X)
 
 
-def _drop_self(neighbors, n_neighbors):
-    """Drop each row's own index (usually, but with duplicates not always, first); keep ``n_neighbors`` others."""
+def _drop_self(neighbors, n_neighbors, distances=None):
+    """Drop each row's own index (usually, but with duplicates not always, first); keep ``n_neighbors`` others.
+
+    With ``distances``, returns ``(distances, neighbors)`` with the same entries dropped.
+    """
     rows = np.arange(len(neighbors))[:, None]
     keep = neighbors != rows
     too_many = keep.sum(1) > n_neighbors
     keep[too_many, -1] = False  # self was absent: drop the farthest instead
-    return neighbors[keep].reshape(len(neighbors), -1)
+    kept = neighbors[keep].reshape(len(neighbors), -1)
+    return kept if distances is None else (distances[keep].reshape(len(neighbors), -1), kept)
 
 
 def _query(index, X, n_neighbors, kernel, exclude_self):
@@ -88,7 +92,8 @@ def _query(index, X, n_neighbors, kernel, exclude_self):
 
 
 @torch.no_grad()
-def device_kneighbors(X, X_fit, n_neighbors, kernel="heat", exclude_self=False, block_size=1024):
+def device_kneighbors(X, X_fit, n_neighbors, kernel="heat", exclude_self=False, block_size=1024,
+                      return_distance=False):
     """Indices of the ``n_neighbors`` nearest rows of ``X_fit`` for each row of ``X``, found on their device.
 
     The brute-force search of :func:`neighbor_index` for dense torch tensors
@@ -113,9 +118,14 @@ def device_kneighbors(X, X_fit, n_neighbors, kernel="heat", exclude_self=False, 
         ``X`` is ``X_fit``: leave each row's own index out (as :func:`knn_graph` does).
     block_size : int
         Query rows per block.
+    return_distance : bool
+        Also return the distances, as scikit-learn's ``kneighbors`` does:
+        Euclidean (``"heat"``) or cosine distances (``"cosine"``).
 
     Returns
     -------
+    distances : ndarray of float64 of shape (n_queries, n_neighbors)
+        Only with ``return_distance``.
     neighbors : ndarray of int64 of shape (n_queries, n_neighbors)
     """
     if kernel not in KERNELS:
@@ -126,13 +136,21 @@ def device_kneighbors(X, X_fit, n_neighbors, kernel="heat", exclude_self=False, 
         return torch.nn.functional.normalize((T > 0).double(), dim=1) if kernel == "cosine" else T.double()
 
     fit = prepare(X_fit)
-    blocks = []
+    blocks, scores = [], []
     for start in range(0, len(X), block_size):
         q = prepare(X[start : start + block_size])
         score = -(q @ fit.T) if kernel == "cosine" else squared_distances(q, fit)  # cosine: distance minus one
-        blocks.append(torch.topk(score, k, dim=1, largest=False, sorted=True).indices)
+        nearest = torch.topk(score, k, dim=1, largest=False, sorted=True)
+        blocks.append(nearest.indices)
+        if return_distance:
+            # from the differences, not the expanded square: a point is at distance exactly 0 from itself
+            scores.append((1 + nearest.values).clamp_min(0) if kernel == "cosine"
+                          else (q[:, None] - fit[nearest.indices]).norm(dim=-1))
     neighbors = torch.cat(blocks).cpu().numpy()
-    return _drop_self(neighbors, n_neighbors) if exclude_self else neighbors
+    if not return_distance:
+        return _drop_self(neighbors, n_neighbors) if exclude_self else neighbors
+    distances = torch.cat(scores).cpu().numpy()
+    return _drop_self(neighbors, n_neighbors, distances) if exclude_self else (distances, neighbors)
 
 
 def knn_graph(X, n_neighbors=3, kernel="heat", n_jobs=-1, index=None):

@@ -90,6 +90,18 @@ def test_device_search_finds_scikit_learns_neighbours(kernel):
         assert own[3, 0] == 7 and own[7, 0] == 3
 
 
+@pytest.mark.parametrize("exclude_self", [False, True])
+def test_device_search_gives_scikit_learns_distances(exclude_self):
+    X = np.random.default_rng(1).normal(size=(200, 6)).astype(np.float32)
+    index = NearestNeighbors(n_neighbors=4).fit(X)
+    expected, _ = index.kneighbors(None if exclude_self else X)
+    distances, neighbors = device_kneighbors(torch.as_tensor(X), torch.as_tensor(X), 4, exclude_self=exclude_self,
+                                             block_size=64, return_distance=True)
+    np.testing.assert_allclose(distances, expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(distances, np.linalg.norm(X[:, None] - X[neighbors], axis=-1), rtol=1e-5, atol=1e-6)
+    assert (distances[:, 0] == 0).all() != exclude_self  # self at distance exactly 0 (UMAP relies on it), or left out
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_graph_of_data_on_a_gpu_is_the_host_graph():
     rng = np.random.default_rng(0)

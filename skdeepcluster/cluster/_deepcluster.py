@@ -295,8 +295,9 @@ class DeepCluster(AutoencoderClusterMixin, BaseDeepCluster):
       never a target, so the cross-entropy is the same.
     - k-means runs in torch on the training device (same Lloyd iterations,
       random initial rows and empty-cluster split as faiss); the final
-      partition uses scikit-learn's k-means with restarts so that ``labels_``
-      does not depend on one random start.
+      partition uses k-means++ with restarts (:func:`~skdeepcluster.training.kmeans_centers`:
+      on the GPU when the data are there, else scikit-learn's) so that
+      ``labels_`` does not depend on one random start.
     - ``predict`` embeds new samples, applies the stored whitening and
       normalisation and returns the nearest final centre.
 

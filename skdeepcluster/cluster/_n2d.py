@@ -11,6 +11,7 @@ from sklearn.neighbors import KNeighborsRegressor, NearestNeighbors
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..base import AutoencoderClusterMixin, BaseDeepCluster
+from ..graph import device_kneighbors
 
 __all__ = ["N2D"]
 
@@ -142,9 +143,10 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
 
     **UMAP's neighbours.** From 4,096 samples on, UMAP would search the
     neighbour graph approximately (NN-descent, which a seed makes
-    single-threaded); N2D gives it scikit-learn's exact neighbours instead
-    (on a 70,000 x 10 embedding, on one core: 30 s of NN-descent, 7 s exact).
-    Below that size UMAP computes exact neighbours itself.
+    single-threaded); N2D gives it exact neighbours instead, searched on the
+    GPU when the embedding is there (:func:`~skdeepcluster.graph.device_kneighbors`),
+    else by scikit-learn (on a 70,000 x 10 embedding, on one core: 30 s of
+    NN-descent, 7 s exact). Below that size UMAP computes exact neighbours itself.
 
     **Without umap-learn.** The default ``manifold="auto"`` keeps N2D usable
     (and the library's tests runnable) without the optional dependency; the
@@ -259,8 +261,12 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
             exact = {}
             if n >= _UMAP_EXACT_BELOW:
                 # Above this size UMAP would search neighbours approximately (NN-descent, the slowest
-                # part of a seeded, single-threaded UMAP): give it scikit-learn's exact ones.
-                distances, indices = NearestNeighbors(n_neighbors=k).fit(z).kneighbors(z)
+                # part of a seeded, single-threaded UMAP): give it exact ones, searched on the GPU
+                # when the embedding is there, else by scikit-learn.
+                if Z.is_cuda:
+                    distances, indices = device_kneighbors(Z, Z, k, return_distance=True)
+                else:
+                    distances, indices = NearestNeighbors(n_neighbors=k).fit(z).kneighbors(z)
                 exact = {"precomputed_knn": (indices, distances, None)}
             learner = _import_umap()(
                 n_components=dim,
