@@ -26,28 +26,29 @@ import math
 
 import torch
 
+from .losses import squared_distances
+
 __all__ = ["kmeans"]
 
 
-def _squared_distances(Z, centers):
+def _to_centers(Z, centers):
     """``||z_i - mu_j||^2`` for every restart: ``Z`` is ``(n, d)``, ``centers`` ``(r, k, d)``, out ``(r, n, k)``."""
-    cross = torch.einsum("nd,rkd->rnk", Z, centers)
-    return (Z.pow(2).sum(1)[None, :, None] - 2 * cross + centers.pow(2).sum(2)[:, None, :]).clamp_min(0)
+    r, k, d = centers.shape
+    return squared_distances(Z, centers.reshape(r * k, d)).view(len(Z), r, k).transpose(0, 1)
 
 
 def _kmeans_plusplus(Z, n_clusters, n_restarts, generator):
     """Greedy k-means++ centres, ``(n_restarts, n_clusters, d)``."""
     n = Z.shape[0]
     trials = 2 + int(math.log(n_clusters))
-    norms = Z.pow(2).sum(1)
     first = torch.randint(n, (n_restarts,), device=Z.device, generator=generator)
     centers = [Z[first]]
-    closest = (norms[None] - 2 * centers[0] @ Z.T + norms[first][:, None]).clamp_min(0)  # (r, n)
+    closest = squared_distances(Z[first], Z)  # (r, n)
     for _ in range(1, n_clusters):
         potential = closest.sum(1, keepdim=True)
         draws = torch.rand(n_restarts, trials, device=Z.device, dtype=Z.dtype, generator=generator) * potential
         candidates = torch.searchsorted(closest.cumsum(1), draws).clamp_max(n - 1)  # (r, t)
-        to_candidates = (norms[None, None] - 2 * Z[candidates] @ Z.T + norms[candidates][..., None]).clamp_min(0)
+        to_candidates = squared_distances(Z[candidates.flatten()], Z).view(n_restarts, trials, n)
         improved = torch.minimum(closest[:, None], to_candidates)  # (r, t, n)
         best = improved.sum(2).argmin(1)
         rows = torch.arange(n_restarts, device=Z.device)
@@ -62,7 +63,7 @@ def _lloyd(Z, centers, max_iter, tol):
     labels = None
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        new_labels = _squared_distances(Z, centers).argmin(2)
+        new_labels = _to_centers(Z, centers).argmin(2)
         members = torch.nn.functional.one_hot(new_labels, k).to(Z.dtype)  # (r, n, k)
         counts = members.sum(1)
         sums = members.transpose(1, 2) @ Z
@@ -72,7 +73,7 @@ def _lloyd(Z, centers, max_iter, tol):
         centers, labels = moved, new_labels
         if same_labels or bool((shift <= tol).all()):
             break
-    distances = _squared_distances(Z, centers)
+    distances = _to_centers(Z, centers)
     inertia, labels = distances.min(2)
     return centers, labels, inertia.sum(1), n_iter
 

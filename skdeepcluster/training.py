@@ -58,8 +58,9 @@ def step_precision(device):
     TF32 keeps float32's range with a 10-bit mantissa, as cuDNN convolutions in
     PyTorch already do by default (``torch.backends.cudnn.allow_tf32``). The
     networks of deep clustering are small multilayer perceptrons whose float32
-    products are most of a step's time on a GPU; TF32 makes them several times
-    faster. Only gradient steps run so: embeddings, assignments and targets
+    products are most of a step's time on a GPU: on an H100 an epoch of the
+    d-500-500-2000-10 autoencoder on MNIST takes 108 ms in TF32 against
+    158 ms. Only gradient steps run so: embeddings, assignments and targets
     keep full float32. A precision the user has set
     (``torch.set_float32_matmul_precision("medium")``, say) is left alone, and
     ``SKDEEPCLUSTER_TF32=0`` keeps every step at ``"highest"``.
