@@ -15,8 +15,8 @@ with the same algorithm:
 - ``n_init`` restarts, run together as one batch, and the one of lowest
   inertia kept.
 
-A cluster that loses all its points keeps its centre (scikit-learn moves it
-to a far point instead; with k-means++ seeding this is rare). Computed in
+A cluster that loses all its points is moved, as in scikit-learn, to the
+point farthest from its own centre, which leaves its cluster. Computed in
 float64, like scikit-learn; never an ``n x n`` tensor: the working arrays are
 ``n_init x n x n_clusters``, taken in groups of restarts that keep them under
 ``max_elements``.
@@ -57,16 +57,36 @@ def _kmeans_plusplus(Z, n_clusters, n_restarts, generator):
     return torch.stack(centers, 1)
 
 
+def _relocate_empty_clusters(Z, distances, labels, counts, sums):
+    """scikit-learn's rule: each empty cluster takes, out of its cluster, the point farthest from its centre.
+
+    ``distances`` ``(r, n, k)`` are those the labels were drawn from; ``counts``
+    ``(r, k)`` and ``sums`` ``(r, k, d)`` are updated in place.
+    """
+    for i in (counts == 0).any(1).nonzero().flatten().tolist():
+        empty = (counts[i] == 0).nonzero().flatten().tolist()
+        own = distances[i].gather(1, labels[i][:, None]).squeeze(1)
+        for cluster, point in zip(empty, own.topk(len(empty)).indices.tolist()):
+            old = labels[i, point]
+            sums[i, old] -= Z[point]
+            counts[i, old] -= 1
+            sums[i, cluster] = Z[point]
+            counts[i, cluster] = 1
+
+
 def _lloyd(Z, centers, max_iter, tol):
     """Lloyd's iterations from ``centers`` ``(r, k, d)``; returns ``(centers, labels (r, n), inertia (r,), n_iter)``."""
     k = centers.shape[1]
     labels = None
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        new_labels = _to_centers(Z, centers).argmin(2)
+        distances = _to_centers(Z, centers)
+        new_labels = distances.argmin(2)
         members = torch.nn.functional.one_hot(new_labels, k).to(Z.dtype)  # (r, n, k)
         counts = members.sum(1)
         sums = members.transpose(1, 2) @ Z
+        if bool((counts == 0).any()):
+            _relocate_empty_clusters(Z, distances, new_labels, counts, sums)
         moved = torch.where(counts[..., None] > 0, sums / counts.clamp_min(1)[..., None], centers)
         shift = (moved - centers).pow(2).sum((1, 2))
         same_labels = labels is not None and bool((new_labels == labels).all())

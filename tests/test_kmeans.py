@@ -70,3 +70,13 @@ def test_on_a_gpu_the_clusters_are_scikit_learns():
     assert centers.is_cuda and labels.is_cuda
     assert adjusted_rand_score(y, labels.cpu().numpy()) == 1.0
     assert inertia == pytest.approx(KMeans(8, n_init=10, random_state=0).fit(X).inertia_, rel=1e-9)
+
+
+def test_an_empty_cluster_takes_the_farthest_point_as_in_scikit_learn():
+    X = np.random.RandomState(2).randn(300, 2)
+    start = np.vstack([X[:3], [[50.0, 50.0]]])  # the last centre is nearest to no point
+    centers, labels, inertia = kmeans(torch.as_tensor(X), 4, init=torch.as_tensor(start))
+    reference = KMeans(4, init=start, n_init=1).fit(X)
+    assert np.allclose(centers.numpy(), reference.cluster_centers_, atol=1e-8)
+    assert (labels.numpy() == reference.labels_).all()
+    assert np.bincount(labels.numpy(), minlength=4).min() > 0
