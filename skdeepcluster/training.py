@@ -515,19 +515,22 @@ def pretrain_layerwise(module, X, *, epochs, batch_size, lr, log, dropout=0.2):
     return module
 
 
-def kmeans_centers(Z, n_clusters, random_state, n_init=20):
+def kmeans_centers(Z, n_clusters, random_state, n_init=20, init=None):
     """Fit k-means on embeddings ``Z`` (tensor) and return ``(centers, labels)`` as tensors.
 
     The centres initialise the clustering layer of DEC, IDEC, DCN, SDCN and
-    their relatives (20 restarts, as in their papers). On a CUDA device the
+    their relatives (20 restarts, as in their papers); ``init`` (a tensor of
+    centres) runs Lloyd's iterations once from it instead. On a CUDA device the
     embedding is clustered where it is (:func:`skdeepcluster.kmeans.kmeans`);
     elsewhere by scikit-learn's :class:`~sklearn.cluster.KMeans`, the same
     algorithm.
     """
     if Z.is_cuda:
-        centers, labels, _ = kmeans(Z.detach(), n_clusters, n_init=n_init, random_state=random_state)
+        centers, labels, _ = kmeans(Z.detach(), n_clusters, n_init=n_init, init=init, random_state=random_state)
         return centers, labels
-    km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=random_state)
+    if init is not None:
+        init, n_init = init.detach().cpu().double().numpy(), 1
+    km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=random_state, init="k-means++" if init is None else init)
     labels = km.fit_predict(Z.detach().cpu().double().numpy())
     centers = torch.as_tensor(km.cluster_centers_, dtype=Z.dtype, device=Z.device)
     return centers, torch.as_tensor(labels.astype(np.int64), device=Z.device)

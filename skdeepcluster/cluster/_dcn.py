@@ -3,12 +3,10 @@
 from numbers import Integral, Real
 
 import torch
-from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval
 
 from ..base import AutoencoderClusterMixin, BaseDeepCluster
 from ..losses import reconstruction_loss, squared_distances
-from ..kmeans import kmeans
 from ..training import LossAccumulator, TrainStep, kmeans_centers, minibatches
 
 __all__ = ["DCN", "update_centroids"]
@@ -266,11 +264,7 @@ class DCN(AutoencoderClusterMixin, BaseDeepCluster):
     def _refresh(self, X, centers, labels):
         """Full k-means warm-started at the current centroids (DCN-New, every few epochs)."""
         Z = self._batched(self.autoencoder_.encode, X)
-        if Z.is_cuda:
-            new_centers, new_labels, _ = kmeans(Z, self.n_clusters, init=centers)
-        else:
-            km = KMeans(self.n_clusters, init=centers.double().cpu().numpy(), n_init=1).fit(Z.double().cpu().numpy())
-            new_centers, new_labels = torch.as_tensor(km.cluster_centers_), torch.as_tensor(km.labels_)
+        new_centers, new_labels = kmeans_centers(Z, self.n_clusters, self._seed, init=centers)
         centers.copy_(new_centers)
         labels.copy_(new_labels)
 
