@@ -75,11 +75,10 @@ def _relocate_empty_clusters(Z, distances, labels, counts, sums):
 
 
 def _lloyd(Z, centers, max_iter, tol):
-    """Lloyd's iterations from ``centers`` ``(r, k, d)``; returns ``(centers, labels (r, n), inertia (r,), n_iter)``."""
+    """Lloyd's iterations from ``centers`` ``(r, k, d)``; returns ``(centers, labels (r, n), inertia (r,))``."""
     k = centers.shape[1]
     labels = None
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    for _ in range(max_iter):
         distances = _to_centers(Z, centers)
         new_labels = distances.argmin(2)
         members = torch.nn.functional.one_hot(new_labels, k).to(Z.dtype)  # (r, n, k)
@@ -95,7 +94,7 @@ def _lloyd(Z, centers, max_iter, tol):
             break
     distances = _to_centers(Z, centers)
     inertia, labels = distances.min(2)
-    return centers, labels, inertia.sum(1), n_iter
+    return centers, labels, inertia.sum(1)
 
 
 @torch.no_grad()
@@ -138,7 +137,7 @@ def kmeans(Z, n_clusters, *, n_init=10, init=None, max_iter=300, tol=1e-4, rando
     Z = Z.double()
     tol = tol * float(Z.var(0, unbiased=False).mean())
     if init is not None:
-        centers, labels, inertia, _ = _lloyd(Z, init.to(Z)[None], max_iter, tol)
+        centers, labels, inertia = _lloyd(Z, init.to(Z)[None], max_iter, tol)
         return centers[0].to(dtype), labels[0], float(inertia[0])
     generator = torch.Generator(device=Z.device)
     generator.manual_seed(int(torch.randint(2**62, ()).item()) if random_state is None else int(random_state))
@@ -146,7 +145,7 @@ def kmeans(Z, n_clusters, *, n_init=10, init=None, max_iter=300, tol=1e-4, rando
     best = None
     for start in range(0, n_init, group):
         seeds = _kmeans_plusplus(Z, n_clusters, min(group, n_init - start), generator)
-        centers, labels, inertia, _ = _lloyd(Z, seeds, max_iter, tol)
+        centers, labels, inertia = _lloyd(Z, seeds, max_iter, tol)
         i = int(inertia.argmin())
         if best is None or float(inertia[i]) < best[2]:
             best = (centers[i], labels[i], float(inertia[i]))
