@@ -147,6 +147,19 @@ def test_attention_fusion_matches_naive_dense(n_context):
     torch.testing.assert_close(fusion(Z, H, n_context), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_attention_fusion_on_a_gpu_in_bfloat16_matches_float32_and_trains():
+    torch.manual_seed(0)
+    fusion = CrossAttentionFusion(40, n_heads=8, head_dim=8, attention_dtype=torch.bfloat16).cuda()
+    Z, H = torch.randn(3000, 40, device="cuda"), torch.randn(3000, 40, device="cuda")
+    out = fusion(Z, H)
+    fusion.attention_dtype = None
+    torch.testing.assert_close(out, fusion(Z, H), rtol=0.02, atol=0.02)
+    fusion.attention_dtype = torch.bfloat16
+    fusion(Z, H).pow(2).mean().backward()
+    assert all(torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0 for p in fusion.parameters())
+
+
 @pytest.mark.parametrize(
     "adjacency, error, message",
     [

@@ -11,8 +11,19 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 __all__ = ["GraphConvolution", "CrossAttentionFusion", "head_width"]
+
+#: Attention kernels on CUDA, first choice first. cuDNN's fused attention took 77 ms
+#: against flash's 88 ms (forward and backward, 8 heads, 70,000 tokens, bfloat16, H100);
+#: where it does not apply, PyTorch falls through to the next.
+CUDA_ATTENTION_BACKENDS = [
+    SDPBackend.CUDNN_ATTENTION,
+    SDPBackend.FLASH_ATTENTION,
+    SDPBackend.EFFICIENT_ATTENTION,
+    SDPBackend.MATH,
+]
 
 
 class GraphConvolution(nn.Module):
@@ -142,6 +153,13 @@ class CrossAttentionFusion(nn.Module):
         # (n, M * d_h) -> (1, M, n, d_h): one "batch", M heads, the nodes as tokens
         return T.view(T.shape[0], self.n_heads, self.head_dim).transpose(0, 1).unsqueeze(0)
 
+    @staticmethod
+    def _attend(q, k, v):
+        if not q.is_cuda:
+            return F.scaled_dot_product_attention(q, k, v)
+        with sdpa_kernel(CUDA_ATTENTION_BACKENDS, set_priority=True):
+            return F.scaled_dot_product_attention(q, k, v)
+
     def forward(self, Z, H, n_context=None):
         """Fuse and attend.
 
@@ -165,9 +183,9 @@ class CrossAttentionFusion(nn.Module):
         q, k, v = self._heads(self.query(Y)), self._heads(self.key(context)), self._heads(self.value(context))
         dtype = self.attention_dtype
         if dtype is not None and dtype != q.dtype:
-            attended = F.scaled_dot_product_attention(q.to(dtype), k.to(dtype), v.to(dtype)).to(Y.dtype)
+            attended = self._attend(q.to(dtype), k.to(dtype), v.to(dtype)).to(Y.dtype)
         else:
-            attended = F.scaled_dot_product_attention(q, k, v)
+            attended = self._attend(q, k, v)
         attended = attended.squeeze(0).transpose(0, 1).reshape(Y.shape[0], -1)
         out = self.out(attended)
         return Y + out if self.residual else out
