@@ -117,6 +117,9 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
         The manifold learner that ran: ``"umap"``, ``"spectral"`` or ``"isomap"``.
     manifold_learner_ : object
         The fitted manifold learner (a ``umap.UMAP``, ``SpectralEmbedding`` or ``Isomap``).
+        On a GPU the UMAP object holds umap-learn's graph (``graph_``) and
+        the layout optimised on the GPU (``embedding_``); its ``n_epochs``
+        is 0 (see Notes).
     embedding_manifold_ : ndarray of shape (n_samples, manifold_components)
         The manifold coordinates :math:`u_i` of the training samples.
     gaussian_mixture_ : sklearn.mixture.GaussianMixture

@@ -6,24 +6,29 @@ to :class:`GraphConvolution` as a callable ``propagate(H) = A_hat @ H``
 never needs a dense adjacency.
 """
 
+import inspect
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.attention import SDPBackend, sdpa_kernel
+
+try:
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+except ImportError:  # torch < 2.3
+    sdpa_kernel = None
 
 __all__ = ["GraphConvolution", "CrossAttentionFusion", "head_width"]
 
 #: Attention kernels on CUDA, first choice first. cuDNN's fused attention took 77 ms
 #: against flash's 88 ms (forward and backward, 8 heads, 70,000 tokens, bfloat16, H100);
-#: where it does not apply, PyTorch falls through to the next.
-CUDA_ATTENTION_BACKENDS = [
-    SDPBackend.CUDNN_ATTENTION,
-    SDPBackend.FLASH_ATTENTION,
-    SDPBackend.EFFICIENT_ATTENTION,
-    SDPBackend.MATH,
-]
+#: where it does not apply, PyTorch falls through to the next. Empty (PyTorch's own
+#: choice) where torch cannot order the backends (before 2.6).
+CUDA_ATTENTION_BACKENDS = (
+    [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+    if sdpa_kernel is not None and "set_priority" in inspect.signature(sdpa_kernel).parameters
+    else []
+)
 
 
 class GraphConvolution(nn.Module):
@@ -155,7 +160,7 @@ class CrossAttentionFusion(nn.Module):
 
     @staticmethod
     def _attend(q, k, v):
-        if not q.is_cuda:
+        if not q.is_cuda or not CUDA_ATTENTION_BACKENDS:
             return F.scaled_dot_product_attention(q, k, v)
         with sdpa_kernel(CUDA_ATTENTION_BACKENDS, set_priority=True):
             return F.scaled_dot_product_attention(q, k, v)
