@@ -1,5 +1,9 @@
 """AEKMeans: pretrain an autoencoder, then k-means on its embedding."""
 
+from numbers import Integral
+
+from sklearn.utils._param_validation import Interval
+
 from ..base import AutoencoderClusterMixin, BaseDeepCluster
 from ..losses import squared_distances
 from ..training import kmeans_centers
@@ -61,7 +65,7 @@ class AEKMeans(AutoencoderClusterMixin, BaseDeepCluster):
     _parameter_constraints = {
         **BaseDeepCluster._parameter_constraints,
         **AutoencoderClusterMixin._autoencoder_constraints,
-        "n_init": [int],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
