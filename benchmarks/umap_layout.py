@@ -26,7 +26,7 @@ from run import load  # noqa: E402
 
 from skdeepcluster import AEKMeans  # noqa: E402
 from skdeepcluster.graph import device_kneighbors  # noqa: E402
-from skdeepcluster.manifold import optimize_umap_layout, umap_default_epochs, umap_edges  # noqa: E402
+from skdeepcluster.manifold import optimize_fitted_umap, umap_default_epochs, umap_edges  # noqa: E402
 from skdeepcluster.metrics import clustering_accuracy  # noqa: E402
 
 
@@ -57,15 +57,13 @@ def main(argv=None):
 
     start_learner = umap.UMAP(n_epochs=0, **settings)
     start = start_learner.fit_transform(z)
-    n_epochs = umap_default_epochs(len(z))
-    head, tail, every = umap_edges(start_learner.graph_, n_epochs)
+    n_edges = len(umap_edges(start_learner.graph_, umap_default_epochs(len(z)))[0])
     print(f"autoencoder seed {args.seed}: k-means ACC {clustering_accuracy(y, ae.labels_):.3f}, "
-          f"{len(head)} edges, spectral start ACC {accuracy(start):.3f}")
+          f"{n_edges} edges, spectral start ACC {accuracy(start):.3f}")
     for seed in range(args.layout_seeds):
         generator = torch.Generator(device=args.device).manual_seed(seed)
         began = time.perf_counter()
-        u = optimize_umap_layout(torch.as_tensor(start, device=args.device), head, tail, every, n_epochs,
-                                 start_learner._a, start_learner._b, generator=generator)
+        u = optimize_fitted_umap(start_learner, args.device, generator)
         if u.is_cuda:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - began

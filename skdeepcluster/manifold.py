@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse
 import torch
 
-__all__ = ["umap_default_epochs", "umap_edges", "optimize_umap_layout"]
+__all__ = ["umap_default_epochs", "umap_edges", "optimize_umap_layout", "optimize_fitted_umap"]
 
 #: per-coordinate bound of every gradient step (umap-learn's ``clip``)
 _CLIP = 4.0
@@ -154,3 +154,33 @@ def optimize_umap_layout(
         Y += delta
         alpha = initial_alpha * (1.0 - epoch / n_epochs)
     return Y
+
+
+def optimize_fitted_umap(learner, device, generator=None):
+    """The layout of a umap-learn ``UMAP`` fitted with ``n_epochs=0``, optimised on ``device``.
+
+    Starts from the learner's ``embedding_`` (its scaled spectral start) and
+    samples its ``graph_`` for umap-learn's default number of epochs, with the
+    learner's ``a``, ``b``, repulsion strength, learning rate and negative
+    sample rate (see :func:`optimize_umap_layout`).
+
+    Returns
+    -------
+    Tensor of shape (n_samples, n_components), on ``device``
+    """
+    start = torch.as_tensor(learner.embedding_, dtype=torch.float32, device=device)
+    n_epochs = umap_default_epochs(len(start))
+    head, tail, every = umap_edges(learner.graph_, n_epochs)
+    return optimize_umap_layout(
+        start,
+        head,
+        tail,
+        every,
+        n_epochs,
+        learner._a,
+        learner._b,
+        repulsion_strength=learner.repulsion_strength,
+        initial_alpha=learner.learning_rate,
+        negative_sample_rate=learner.negative_sample_rate,
+        generator=generator,
+    )

@@ -7,7 +7,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.manifold import trustworthiness
 
-from skdeepcluster.manifold import optimize_umap_layout, umap_default_epochs, umap_edges
+from skdeepcluster.manifold import optimize_fitted_umap, optimize_umap_layout, umap_default_epochs, umap_edges
 
 umap = pytest.importorskip("umap")
 
@@ -67,6 +67,8 @@ def test_layout_keeps_neighbourhoods_as_well_as_umap_learn():
     u = optimize_umap_layout(
         torch.as_tensor(u_start), head, tail, every, n_epochs, start._a, start._b, generator=generator
     ).numpy()
+    again = optimize_fitted_umap(start, "cpu", torch.Generator().manual_seed(0)).numpy()
+    assert np.array_equal(again, u)  # the same optimisation, its arguments read from the learner
     ours, theirs = trustworthiness(X, u, n_neighbors=10), trustworthiness(X, u_reference, n_neighbors=10)
     assert ours > trustworthiness(X, u_start, n_neighbors=10)
     assert ours == pytest.approx(theirs, abs=0.01)

@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..base import AutoencoderClusterMixin, BaseDeepCluster
 from ..graph import device_kneighbors
-from ..manifold import optimize_umap_layout, umap_default_epochs, umap_edges
+from ..manifold import optimize_fitted_umap
 
 __all__ = ["N2D"]
 
@@ -311,7 +311,9 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
             warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]")
             u = learner.fit_transform(z)
         if name == "umap" and Z.is_cuda:
-            u = learner.embedding_ = self._device_layout(learner, u, Z.device)
+            generator = torch.Generator(device=Z.device).manual_seed(self._seed)
+            layout = optimize_fitted_umap(learner, Z.device, generator)
+            u = learner.embedding_ = layout.cpu().numpy().astype(np.float64)
         self.manifold_ = name
         self.manifold_learner_ = learner
         self.embedding_manifold_ = u = np.asarray(u, dtype=np.float64)
@@ -325,26 +327,6 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
             [z[self.labels_ == k].mean(0) if np.any(self.labels_ == k) else np.full(z.shape[1], np.nan)
              for k in range(self.n_clusters)]
         ).astype(np.float32)
-
-    def _device_layout(self, learner, start, device):
-        """UMAP's layout optimised on ``device`` from umap-learn's graph and spectral start."""
-        n_epochs = umap_default_epochs(len(start))
-        head, tail, every = umap_edges(learner.graph_, n_epochs)
-        generator = torch.Generator(device=device).manual_seed(self._seed)
-        layout = optimize_umap_layout(
-            torch.as_tensor(start, dtype=torch.float32, device=device),
-            head,
-            tail,
-            every,
-            n_epochs,
-            learner._a,
-            learner._b,
-            repulsion_strength=learner.repulsion_strength,
-            initial_alpha=learner.learning_rate,
-            negative_sample_rate=learner.negative_sample_rate,
-            generator=generator,
-        )
-        return layout.cpu().numpy().astype(np.float64)
 
     def _manifold_of(self, X):
         z = self.autoencoder_.encode(X).cpu().numpy().astype(np.float64)
