@@ -96,8 +96,9 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
     {pretrain_lr}
     batch_size : int, default=256
         Mini-batch size.
-    n_init : int, default=1
-        Restarts of the Gaussian mixture (the paper uses scikit-learn's default, 1).
+    n_init : int, default=10
+        Restarts of the Gaussian mixture; the one of highest likelihood is
+        kept. The paper's code uses scikit-learn's default, one start (see Notes).
     {autoencoder, pretrain_callbacks, divergence_retries}
     device : str or torch.device, default="auto"
         ``"auto"`` picks CUDA, then MPS, then the CPU. The manifold learner and
@@ -168,6 +169,14 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
     are only claimed for UMAP. Pass ``manifold="umap"`` to make the dependency
     mandatory.
 
+    **Mixture restarts.** The paper's code fits the mixture once. On a UMAP
+    layout of MNIST one start can merge two digits into one component and
+    split another (a local optimum of EM): on one autoencoder (seed 2) and
+    four layouts of it, a single start gave 0.837, 0.974, 0.972 and 0.837
+    ACC, the best-likelihood of ten starts 0.973 to 0.974 on all four; on
+    digits the same check moved 0.811 to 0.894. The restarts choose by the
+    mixture's likelihood, never by labels, and cost a few seconds.
+
     Deviations from the paper's code: the autoencoder is the library's PyTorch
     one (same widths and activations, Glorot initialisation, Adam lr 1e-3,
     batch 256) trained 200 epochs by default instead of 1000 (see
@@ -216,7 +225,7 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
         pretrain_epochs=200,
         pretrain_lr=1e-3,
         batch_size=256,
-        n_init=1,
+        n_init=10,
         autoencoder=None,
         pretrain_callbacks=None,
         divergence_retries=0,
