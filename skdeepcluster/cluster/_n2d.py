@@ -101,8 +101,9 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
         kept. The paper's code uses scikit-learn's default, one start (see Notes).
     {autoencoder, pretrain_callbacks, divergence_retries}
     device : str or torch.device, default="auto"
-        ``"auto"`` picks CUDA, then MPS, then the CPU. The manifold learner and
-        the mixture run on the CPU.
+        ``"auto"`` picks CUDA, then MPS, then the CPU. The mixture and
+        UMAP's fuzzy graph and spectral start run on the CPU; on CUDA,
+        UMAP's layout optimisation runs on the GPU (see Notes).
     random_state : int, RandomState or None, default=None
         Seed of the network, the manifold learner and the mixture. With UMAP a
         seed makes it deterministic but single-threaded (UMAP's own rule).
