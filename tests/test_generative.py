@@ -291,6 +291,21 @@ def test_vade_bernoulli_for_unit_range_data():
         VaDE(likelihood="bernoulli", **TINY).fit(X - 0.5)
 
 
+@pytest.mark.parametrize("pretrain_loss", ["likelihood", "squared"])
+def test_vade_pretraining_loss(pretrain_loss):
+    """Bernoulli data: "likelihood" pretrains by cross-entropy on the logits, "squared" by the MSE of the raw output."""
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 6)).astype(np.float32)
+    model = VaDE(n_clusters=2, random_state=0, pretrain_loss=pretrain_loss, pretrain_lr=1e-12,
+                 **{**TINY, "epochs": 0, "batch_size": 40}).fit(X)
+    x = torch.as_tensor(X)
+    with torch.no_grad():
+        out = model.autoencoder_.decode(model.autoencoder_.encode(x))
+    expected = (torch.nn.functional.binary_cross_entropy_with_logits(out, x) if pretrain_loss == "likelihood"
+                else torch.nn.functional.mse_loss(out, x))
+    assert model.pretrain_history_[-1]["train_loss"] == pytest.approx(expected.item(), rel=1e-4)
+
+
 def test_vade_lr_decays_to_its_floor(blobs):
     X, _ = blobs
     model = VaDE(n_clusters=3, random_state=0, **{**TINY, "epochs": 6}, lr_decay=0.5, lr_decay_epochs=2, min_lr=0.0006).fit(X)

@@ -222,8 +222,11 @@ class _GenerativeBase(AutoencoderClusterMixin, BaseDeepCluster):
         return "bernoulli" if bool(((X >= 0) & (X <= 1)).all()) else "gaussian"
 
     def _pretrain(self, X, log, wrap=None):
-        criterion = torch.nn.BCEWithLogitsLoss if self.likelihood_ == "bernoulli" else None
-        return self._pretrained_autoencoder(X, log, criterion=criterion, wrap=wrap)
+        return self._pretrained_autoencoder(X, log, criterion=self._pretrain_criterion(), wrap=wrap)
+
+    def _pretrain_criterion(self):
+        """The likelihood's loss: cross-entropy on logits (Bernoulli), squared error (Gaussian)."""
+        return torch.nn.BCEWithLogitsLoss if self.likelihood_ == "bernoulli" else None
 
     def _decode_mean(self, z):
         out = self.autoencoder_.decode(z)
@@ -305,8 +308,13 @@ class VaDE(_GenerativeBase):
     ----------
     """ + _SHARED_DOC + """
     pretrain_epochs : int, default=200
-        Epochs of autoencoder pretraining (Adam; cross-entropy for the Bernoulli
-        likelihood, MSE for the Gaussian one).
+        Epochs of autoencoder pretraining (Adam, loss ``pretrain_loss``).
+    pretrain_loss : {"likelihood", "squared"}, default="likelihood"
+        Loss of the pretraining. ``"likelihood"``: the decoder likelihood's
+        (cross-entropy on the logits for Bernoulli, squared error for
+        Gaussian). ``"squared"``: the mean squared error of the decoder's raw
+        output, the pretraining of DEC's autoencoder; for Bernoulli the ELBO
+        phase then reads that output as the logits.
     {pretrain_lr, batch_size}
     epochs : int, default=300
         Epochs of ELBO training (see Notes).
@@ -429,6 +437,7 @@ class VaDE(_GenerativeBase):
 
     _parameter_constraints = {
         **_GenerativeBase._parameter_constraints,
+        "pretrain_loss": [StrOptions({"likelihood", "squared"})],
         "reg_covar": [Interval(Real, 0, None, closed="left")],
     }
     _adam_eps = 1e-4
@@ -442,6 +451,7 @@ class VaDE(_GenerativeBase):
         image_shape=None,
         likelihood="auto",
         pretrain_epochs=200,
+        pretrain_loss="likelihood",
         pretrain_lr=1e-3,
         batch_size=100,
         epochs=300,
@@ -465,6 +475,7 @@ class VaDE(_GenerativeBase):
         self.image_shape = image_shape
         self.likelihood = likelihood
         self.pretrain_epochs = pretrain_epochs
+        self.pretrain_loss = pretrain_loss
         self.pretrain_lr = pretrain_lr
         self.batch_size = batch_size
         self.epochs = epochs
@@ -481,6 +492,11 @@ class VaDE(_GenerativeBase):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+
+    def _pretrain_criterion(self):
+        if self.pretrain_loss == "likelihood":
+            return super()._pretrain_criterion()
+        return torch.nn.MSELoss
 
     def _fit(self, X, log):
         self.likelihood_ = self._resolve_likelihood(X)
