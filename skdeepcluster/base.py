@@ -14,6 +14,7 @@ pickling. A method implements
 shared pretraining step used by most methods.
 """
 
+import contextlib
 import copy
 import math
 import warnings
@@ -34,6 +35,7 @@ from .training import (
     TrainingDivergedError,
     TrainingLog,
     batched_apply,
+    float32_steps,
     pretrain_autoencoder,
     pretrain_layerwise,
 )
@@ -220,6 +222,8 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
 
     #: batch size of ``transform``/``predict``; memory only, results do not depend on it.
     _inference_batch_size = 8192
+    #: Whether training steps on CUDA may run on TF32 tensor cores (:func:`~skdeepcluster.training.step_precision`).
+    _tf32_steps = True
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -298,7 +302,8 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
             validated = set(vars(self))
             for restart in range(self.divergence_retries + 1):
                 try:
-                    with _restart_settings(self, restart), seeded(seed, device):
+                    precision = contextlib.nullcontext() if self._tf32_steps else float32_steps()
+                    with _restart_settings(self, restart), seeded(seed, device), precision:
                         self.device_ = device
                         self._seed = seed
                         log = TrainingLog(self.verbose)

@@ -11,6 +11,7 @@ The data tensor lives on the training device for the whole fit: batches are
 slices of it, never host-to-device copies.
 """
 
+import contextvars
 import math
 import os
 import sys
@@ -35,6 +36,7 @@ __all__ = [
     "LossAccumulator",
     "TrainStep",
     "step_precision",
+    "float32_steps",
     "minibatches",
     "batched_apply",
     "pretrain_autoencoder",
@@ -51,6 +53,23 @@ CUDA_GRAPHS = os.environ.get("SKDEEPCLUSTER_CUDA_GRAPHS", "1") != "0"
 TF32 = os.environ.get("SKDEEPCLUSTER_TF32", "1") != "0"
 
 
+_TF32_ALLOWED = contextvars.ContextVar("skdeepcluster_tf32_allowed", default=True)
+
+
+@contextmanager
+def float32_steps():
+    """Within this block, training steps keep full float32 products (:func:`step_precision` does nothing).
+
+    For methods whose training is measurably hurt by TF32's 10-bit mantissa
+    (an estimator opts out with the class attribute ``_tf32_steps = False``).
+    """
+    token = _TF32_ALLOWED.set(False)
+    try:
+        yield
+    finally:
+        _TF32_ALLOWED.reset(token)
+
+
 @contextmanager
 def step_precision(device):
     """Within a training step on CUDA, float32 matrix products run on TF32 tensor cores.
@@ -63,10 +82,11 @@ def step_precision(device):
     158 ms. Only gradient steps run so: embeddings, assignments and targets
     keep full float32. A precision the user has set
     (``torch.set_float32_matmul_precision("medium")``, say) is left alone, and
-    ``SKDEEPCLUSTER_TF32=0`` keeps every step at ``"highest"``.
+    ``SKDEEPCLUSTER_TF32=0`` keeps every step at ``"highest"``, as
+    :func:`float32_steps` does for the steps inside it.
     """
     previous = torch.get_float32_matmul_precision()
-    if not (TF32 and torch.device(device).type == "cuda" and previous == "highest"):
+    if not (TF32 and _TF32_ALLOWED.get() and torch.device(device).type == "cuda" and previous == "highest"):
         yield
         return
     torch.set_float32_matmul_precision("high")

@@ -11,6 +11,7 @@ from skdeepcluster.training import (
     TrainingLog,
     pretrain_autoencoder,
     pretrain_layerwise,
+    float32_steps,
     step_precision,
 )
 from skdeepcluster import training
@@ -109,3 +110,30 @@ def test_a_precision_the_user_set_is_left_alone():
         assert torch.get_float32_matmul_precision() == "medium"
     finally:
         torch.set_float32_matmul_precision("highest")
+
+
+def test_float32_steps_keep_full_precision_inside():
+    with float32_steps():
+        with step_precision("cuda"):
+            assert torch.get_float32_matmul_precision() == "highest"
+    with step_precision("cuda"):
+        assert torch.get_float32_matmul_precision() == "high"
+
+
+@pytest.mark.parametrize("name, tf32", [("VaDE", False), ("DHVC", False), ("DEC", True)])
+def test_estimators_train_with_their_step_precision(monkeypatch, name, tf32):
+    """fit runs ``_fit`` inside float32_steps exactly for the estimators that opt out of TF32."""
+    import skdeepcluster
+
+    cls = getattr(skdeepcluster, name)
+    seen = []
+
+    def fake_fit(self, X, log):
+        seen.append(training._TF32_ALLOWED.get())
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(cls, "_fit", fake_fit)
+    with pytest.raises(RuntimeError, match="stop"):
+        cls(n_clusters=2, device="cpu").fit(np.random.default_rng(0).random((10, 3)))
+    assert seen == [tf32]
+    assert training._TF32_ALLOWED.get()
