@@ -284,7 +284,11 @@ class DeepCluster(AutoencoderClusterMixin, BaseDeepCluster):
       paper's ratio on ImageNet) in the 10-d embedding made it worse. On
       MNIST-test (30-epoch autoencoder, k-means ACC 0.71, 30 epochs, 3 seeds)
       the final ACC was 0.54 without augmentation and 0.64 with the paper's
-      crops and flips fed to the MLP backbone.
+      crops and flips fed to the MLP backbone. On MNIST-full with the
+      convolutional backbone and the crops and flips
+      (``image_shape=(1, 28, 28)``, 3 seeds) it reached 0.767, against 0.538
+      on plain rows, still below k-means on the convolutional autoencoder
+      it starts from (0.914, 1 seed).
     - k-means clusters the embedding (the layer under the head, as in the
       paper), which is ``n_components``-d, so the PCA whitening keeps all its
       dimensions instead of reducing 4096 to 256.
