@@ -120,7 +120,7 @@ def test_float32_steps_keep_full_precision_inside():
         assert torch.get_float32_matmul_precision() == "high"
 
 
-@pytest.mark.parametrize("name, tf32", [("VaDE", False), ("DHVC", False), ("DEC", True)])
+@pytest.mark.parametrize("name, tf32", [("VaDE", False), ("DHVC", True), ("DEC", True)])
 def test_estimators_train_with_their_step_precision(monkeypatch, name, tf32):
     """fit runs ``_fit`` inside float32_steps exactly for the estimators that opt out of TF32."""
     import skdeepcluster
