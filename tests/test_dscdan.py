@@ -14,6 +14,7 @@ from skdeepcluster.nn import (
     GlobalDiscriminator,
     LocalDiscriminator,
     Orthonorm,
+    cluster_prior_kl,
     gaussian_prior_kl,
     jsd_mutual_information,
     knn_affinity,
@@ -182,6 +183,24 @@ def test_gaussian_prior_kl_closed_form():
     assert gaussian_prior_kl(standard).item() < 1e-3
 
 
+def test_cluster_prior_kl_is_the_kl_of_assignment_and_unit_gaussians():
+    from scipy.stats import entropy
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(7, 3, generator=g, dtype=torch.float64)
+    means = torch.randn(4, 3, generator=g, dtype=torch.float64)
+    q = torch.softmax(torch.randn(7, 4, generator=g, dtype=torch.float64), 1)
+    q[0] = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=torch.float64)  # a one-hot row: 0 log 0 = 0
+    expected = 0.0
+    for zi, qi in zip(z.numpy(), q.numpy()):
+        # KL(N(z, I) || N(mu_c, I)) = ||z - mu_c||^2 / 2, weighted by q; then KL(q || uniform)
+        gaussian = sum(qc * 0.5 * np.sum((zi - mu) ** 2) for qc, mu in zip(qi, means.numpy()))
+        expected += gaussian + entropy(qi, np.full(4, 0.25))
+    assert cluster_prior_kl(z, q, means).item() == pytest.approx(expected / 7, rel=1e-10)
+    # codes at the mean of their one cluster cost only the categorical part, log K
+    assert cluster_prior_kl(means, torch.eye(4, dtype=torch.float64), means).item() == pytest.approx(math.log(4))
+
+
 @pytest.fixture(scope="module")
 def fitted():
     X, y = make_blobs(n_samples=150, centers=3, n_features=6, cluster_std=0.7, random_state=1)
@@ -197,7 +216,8 @@ def test_fit_clusters_blobs_and_embedding_is_orthonormal(fitted):
     assert Y.shape == (150, 3)
     np.testing.assert_allclose(Y.T @ Y / len(X), np.eye(3), atol=1e-3)
     assert set(model.history_) == {"pretrain", "clustering"}
-    assert {"reconstruction", "relative", "global_mi", "prior", "spectral"} == set(model.history_["clustering"])
+    assert {"reconstruction", "relative", "global_mi", "prior", "spectral", "kl"} == set(model.history_["clustering"])
+    assert model.cluster_means_.shape == (3, 3) and np.abs(model.cluster_means_).max() > 0
     assert len(model.history_["pretrain"]["reconstruction"]) == 10
     assert model.n_iter_ == 300
 

@@ -13,6 +13,7 @@ from ..nn import (
     LocalDiscriminator,
     Orthonorm,
     build_autoencoder,
+    cluster_prior_kl,
     gaussian_prior_kl,
     knn_affinity,
     mlp,
@@ -61,10 +62,10 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
               - \\beta \\frac{1}{HW}\\sum_{ij} \\hat I_{JSD}(C_{ij}(x); z)
               + \\gamma \\, KL(q(z) \\| N(0, I)) .
 
-    The spectral network :math:`h` maps codes to
-    :math:`\\tilde Y = \\tanh(h(z)) \\in R^{m \\times K}` for a mini-batch of
-    :math:`m` samples, and an orthonormalisation layer makes the batch outputs
-    orthogonal, :math:`Y = \\tilde Y \\sqrt{m} (L^{-1})^T` with
+    The spectral network :math:`h` maps codes to soft cluster assignments
+    :math:`\\tilde Y = q(y \\mid x) = \\mathrm{softmax}(h(z)) \\in R^{m \\times K}`
+    for a mini-batch of :math:`m` samples, and an orthonormalisation layer
+    makes the batch outputs orthogonal, :math:`Y = \\tilde Y \\sqrt{m} (L^{-1})^T` with
     :math:`L L^T = \\tilde Y^T \\tilde Y`, so :math:`Y^T Y / m = I`. With the
     sparse affinity :math:`W` of the batch's codes (``n_neighbors`` nearest
     neighbours, :math:`W_{ij} = \\exp(-\\|z_i - z_j\\|^2 / 2\\sigma^2)`,
@@ -73,10 +74,22 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
 
     .. math:: L_{sp} = \\frac{1}{m} \\sum_{i,j} W_{ij} \\|y_i - y_j\\|^2 .
 
+    A KL term unifies the codes and the spectral network: the codes of a
+    cluster should gather around that cluster's mean :math:`\\mu_c` (a unit
+    Gaussian :math:`p(z \\mid c) = N(\\mu_c, I)` under a uniform
+    :math:`p(c) = 1/K`), with the cluster given by the spectral network's
+    :math:`q(c \\mid x) = \\tilde y_c`,
+
+    .. math:: L_{KL} = \\frac{1}{m} \\sum_i \\Big( \\sum_c q_{ic} \\tfrac12 \\|z_i - \\mu_c\\|^2
+              + \\sum_c q_{ic} \\log (K q_{ic}) \\Big)
+
+    (see :func:`~skdeepcluster.nn.cluster_prior_kl`), with the means
+    :math:`\\mu_c` learned along with the networks.
+
     Training has two phases: the dual autoencoder is pretrained with
     :math:`L_r + L_{MI}` for ``pretrain_epochs`` epochs, then everything is
-    optimised jointly with :math:`L = L_r + L_{MI} + \\lambda L_{sp}` for
-    ``max_iter`` mini-batch steps. Finally the orthonormalisation factor is
+    optimised jointly with :math:`L = L_r + L_{MI} + \\lambda L_{sp} + \\eta L_{KL}`
+    for ``max_iter`` mini-batch steps. Finally the orthonormalisation factor is
     recomputed on all training samples and k-means on :math:`Y` gives the
     clusters.
 
@@ -101,6 +114,10 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         :math:`\\gamma`, weight of the prior matching towards :math:`N(0, I)`.
     spectral_weight : float, default=1.0
         :math:`\\lambda`, weight of the spectral loss in the joint phase.
+    kl_weight : float, default=0.3
+        :math:`\\eta`, weight of the KL term that ties the codes to the spectral
+        network's clusters in the joint phase (the official code's 1.5 against
+        its reconstruction weight 5); 0 turns it off.
     n_neighbors : int, default=5
         Nearest neighbours (self excluded) kept in each batch's affinity.
     scale_neighbor : int, default=2
@@ -120,7 +137,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         thousand (the official code runs at most 5000 steps of 1024 samples).
     joint_lr : float, default=1e-3
         Adam learning rate of the joint phase. Larger rates (1e-2) can saturate
-        the tanh outputs so that the batch Gram matrix turns singular and the
+        the spectral network's outputs so that the batch Gram matrix turns singular and the
         spectral loss collapses to zero with all samples in one cluster (the
         failure SpectralNet's maintainers answer with "lower the learning rate").
     n_init : int, default=10
@@ -139,7 +156,9 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
     autoencoder_ : torch.nn.Module
         The dual autoencoder (one decoder used for both codes).
     spectral_net_ : torch.nn.Module
-        The spectral network :math:`h` with its tanh output.
+        The spectral network :math:`h` with its softmax output :math:`q(c \\mid x)`.
+    cluster_means_ : ndarray of shape (n_clusters, n_components)
+        The means :math:`\\mu_c` of the KL term's cluster Gaussians in the code space.
     orthonorm_ : skdeepcluster.nn.Orthonorm
         The orthonormalisation layer; its ``factor`` buffer is the one fitted
         on all training samples, used by ``transform`` and ``predict``.
@@ -148,7 +167,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
     history_ : dict
         Per-epoch loss terms of the ``"pretrain"`` and ``"clustering"`` phases:
         ``reconstruction``, ``relative``, ``global_mi``, ``local_mi`` (images),
-        ``prior`` and, in the clustering phase, ``spectral``.
+        ``prior`` and, in the clustering phase, ``spectral`` and ``kl``.
     n_iter_ : int
         Steps of the joint phase.
     {n_features_in_, feature_names_in_, device_}
@@ -187,11 +206,20 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
       prior terms, which are O(1) whatever the data, dominate the reconstruction
       of low-dimensional data and degrade the codes (on 2-D blobs the k-means
       ARI of the codes fell from 0.94 to 0.88 and the clustering to 0.56).
-    - Spectral head: SpectralNet's tanh output and orthonormalisation, with the
-      factor computed from the same batch and differentiated through (the
-      official code's choice) rather than SpectralNet's alternation of
-      orthogonalisation and gradient steps. The affinity uses the detached
-      codes and a per-batch median scale (the code hard-codes 2.62).
+    - Spectral head: the official code's softmax output (SpectralNet has a
+      tanh) and SpectralNet's orthonormalisation, with the factor computed
+      from the same batch and differentiated through (the official code's
+      choice) rather than SpectralNet's alternation of orthogonalisation and
+      gradient steps. The affinity uses the detached codes and a per-batch
+      median scale (the code hard-codes 2.62).
+    - KL term: the official code's KL of :math:`q(c \\mid x) q(z \\mid x)` to
+      unit Gaussians around learned means (initialised at zero, as there)
+      under a uniform prior on the clusters. Its Gaussian part keeps only the
+      term that involves the clusters, :math:`\\tfrac12 \\|z - \\mu_c\\|^2`: with
+      multiplicative noise the variance terms would diverge at :math:`z = 0`.
+      The code weights the Gaussian part 1.5 and the categorical part 1
+      against a reconstruction weight 5; here both parts share
+      :math:`\\eta = 0.3`.
     - Final labels: k-means on :math:`Y` (as the issue and SpectralNet; the
       final code takes the argmax of a softmax head). The orthonormalisation
       factor used for inference is refitted on all training samples at the end,
@@ -228,6 +256,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         "local_mi_weight": [Interval(Real, 0, None, closed="left")],
         "prior_weight": [Interval(Real, 0, None, closed="left")],
         "spectral_weight": [Interval(Real, 0, None, closed="left")],
+        "kl_weight": [Interval(Real, 0, None, closed="left")],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "scale_neighbor": [Interval(Integral, 1, None, closed="left")],
         "spectral_hidden_dims": [tuple, list],
@@ -250,6 +279,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         local_mi_weight=0.01,
         prior_weight=0.01,
         spectral_weight=1.0,
+        kl_weight=0.3,
         n_neighbors=5,
         scale_neighbor=2,
         spectral_hidden_dims=(1024, 1024, 512),
@@ -276,6 +306,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         self.local_mi_weight = local_mi_weight
         self.prior_weight = prior_weight
         self.spectral_weight = spectral_weight
+        self.kl_weight = kl_weight
         self.n_neighbors = n_neighbors
         self.scale_neighbor = scale_neighbor
         self.spectral_hidden_dims = spectral_hidden_dims
@@ -310,9 +341,11 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
             discriminators["local"] = LocalDiscriminator(local_map.shape[1], n_code)
         self.discriminators_ = nn.ModuleDict(discriminators).to(X.device)
         self.spectral_net_ = nn.Sequential(
-            mlp([n_code, *self.spectral_hidden_dims, self.n_clusters]), nn.Tanh()
+            mlp([n_code, *self.spectral_hidden_dims, self.n_clusters]), nn.Softmax(dim=1)
         ).to(X.device)
         self.orthonorm_ = Orthonorm(self.n_clusters).to(X.device)
+        # the cluster means of the KL term, learned in the joint phase
+        self._cluster_means = nn.Parameter(torch.zeros(self.n_clusters, n_code, device=X.device))
 
     def _features(self, x):
         """``(z, local feature map or None, global features)`` of a batch.
@@ -333,8 +366,8 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
                 maps.append(h)
         return h, maps[min(1, len(maps) - 1)], features
 
-    def _optimizer(self, modules, lr, device):
-        params = [p for m in modules for p in m.parameters()]
+    def _optimizer(self, modules, lr, device, extra_params=()):
+        params = [p for m in modules for p in m.parameters()] + list(extra_params)
         extra = {"capturable": True, "fused": True} if device.type == "cuda" else {}
         return torch.optim.Adam(params, lr=lr, **extra)
 
@@ -388,12 +421,15 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
 
         def joint_loss(index):
             loss, terms, z = self._autoencoder_terms(X[index])
-            y = self.orthonorm_(self.spectral_net_(z))
+            q = self.spectral_net_(z)
+            y = self.orthonorm_(q)
             terms["spectral"] = spectral_loss(y, knn_affinity(z.detach(), self.n_neighbors, self.scale_neighbor))
-            return loss + self.spectral_weight * terms["spectral"], terms
+            terms["kl"] = cluster_prior_kl(z, q, self._cluster_means)
+            return loss + self.spectral_weight * terms["spectral"] + self.kl_weight * terms["kl"], terms
 
         modules = [*networks, self.spectral_net_]
-        step = TrainStep(joint_loss, self._optimizer(modules, self.joint_lr, device))
+        optimizer = self._optimizer(modules, self.joint_lr, device, extra_params=[self._cluster_means])
+        step = TrainStep(joint_loss, optimizer)
         losses = LossAccumulator()
         steps_per_epoch = max(n // min(self.spectral_batch_size, n), 1)
         self.n_iter_ = 0
@@ -415,6 +451,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         centers, _ = kmeans_centers(self.orthonorm_(y_tilde), self.n_clusters, self._seed, self.n_init)
         self._centers = centers
         self.cluster_centers_ = centers.cpu().numpy()
+        self.cluster_means_ = self._cluster_means.detach().cpu().numpy()
         self.labels_ = self._batched(self._assign, X).cpu().numpy()
 
     # -- inference ------------------------------------------------------------------

@@ -5,6 +5,7 @@ from .self_expressive import SelfExpressive
 from .mutual_info import (
     GlobalDiscriminator,
     LocalDiscriminator,
+    cluster_prior_kl,
     gaussian_prior_kl,
     jsd_mutual_information,
     shuffle_batch,
@@ -22,6 +23,7 @@ __all__ = [
     "Orthonorm",
     "SelfExpressive",
     "build_autoencoder",
+    "cluster_prior_kl",
     "gaussian_prior_kl",
     "glorot_init",
     "head_width",

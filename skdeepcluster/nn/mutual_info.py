@@ -13,10 +13,13 @@ discriminator cannot tell the pairs apart (independence), rising towards 0 as
 they separate.
 """
 
+import math
+
 import torch
 from torch import nn
 
 from .autoencoder import mlp
+from ..losses import squared_distances
 
 __all__ = [
     "jsd_mutual_information",
@@ -24,6 +27,7 @@ __all__ = [
     "GlobalDiscriminator",
     "LocalDiscriminator",
     "gaussian_prior_kl",
+    "cluster_prior_kl",
 ]
 
 
@@ -116,3 +120,23 @@ def gaussian_prior_kl(z, eps=1e-4):
     chol, _ = torch.linalg.cholesky_ex(cov)
     logdet = 2 * chol.diagonal().log().sum()
     return 0.5 * (cov.diagonal().sum() + mean.pow(2).sum() - d - logdet)
+
+
+def cluster_prior_kl(z, q, means):
+    """KL of ``q(y|x) q(z|x)`` to the clustered prior ``p(y) p(z|y)``, averaged over the batch.
+
+    The prior is uniform over the ``K`` clusters, ``p(y) = 1/K``, and a unit
+    Gaussian around each cluster's mean, ``p(z|y=c) = N(mu_c, I)``; ``q(y|x)``
+    is a soft assignment (rows of ``q`` sum to one) and ``z`` the mean of
+    ``q(z|x)``:
+
+    .. math:: \\sum_c q_c \\tfrac12 \\|z - \\mu_c\\|^2 + \\sum_c q_c \\log (K q_c) .
+
+    The first term pulls each code towards the means of its clusters, the
+    second keeps ``q`` from collapsing onto one cluster; the variance terms
+    of the Gaussian KL, which do not involve the clusters, are left out.
+    """
+    k = q.shape[1]
+    pull = 0.5 * (q * squared_distances(z, means)).sum(1)
+    categorical = (torch.special.xlogy(q, q) + q * math.log(k)).sum(1)
+    return (pull + categorical).mean()
