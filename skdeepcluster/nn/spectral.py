@@ -26,7 +26,7 @@ def orthonormal_factor(gram, n_samples, eps=1e-7):
 
     ``gram`` is ``Y_tilde^T Y_tilde`` summed over ``n_samples`` rows. The small
     ridge keeps the Cholesky factorisation defined when a column collapses. The
-    algebra runs in float64 (the Gram matrix of tanh outputs is badly
+    algebra runs in float64 (the Gram matrix of tanh or softmax outputs is badly
     conditioned early in training) and ``cholesky_ex`` never synchronises with
     the device, so the factor can be computed inside a captured CUDA graph.
     """
