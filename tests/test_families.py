@@ -146,6 +146,20 @@ def test_random_resized_crop_samples_inside_the_image():
     torch.testing.assert_close(random_resized_crop(torch.full((64, 30), 0.7), (1, 6, 5)), torch.full((64, 30), 0.7))
 
 
+def test_random_resized_crop_mirrors_only_when_asked():
+    torch.manual_seed(0)
+    # a ramp rising to the right: crops keep it rising unless they are mirrored
+    ramp = torch.arange(8.0).repeat(8).reshape(1, 64).repeat(200, 1)
+
+    def rising(out):
+        rows = out.view(-1, 8, 8)
+        return (rows[:, :, -1] > rows[:, :, 0]).all(1)
+
+    assert rising(random_resized_crop(ramp, (1, 8, 8), min_area=0.5, flip=False)).all()
+    mirrored = (~rising(random_resized_crop(ramp, (1, 8, 8), min_area=0.5))).float().mean()
+    assert 0.35 < mirrored < 0.65
+
+
 def test_deepcluster_trains_on_augmented_images():
     X = np.random.default_rng(0).random((40, 256)).astype(np.float32)
     model = small(DeepCluster, n_clusters=2, image_shape=(1, 16, 16), n_components=3, epochs=2, random_state=0).fit(X)

@@ -229,6 +229,13 @@ class DeepCluster(AutoencoderClusterMixin, BaseDeepCluster):
         Train on the paper's augmentation, random resized crops and horizontal
         flips (see :func:`random_resized_crop`), of each batch. Applies only
         when ``image_shape`` is given; plain rows are never augmented.
+    crop_min_area : float, default=0.08
+        Smallest fraction of an image's area that a random crop keeps (the
+        paper's ImageNet crops, torchvision's default).
+    flip : bool, default=True
+        Mirror crops left-right with probability 1/2, as the paper does on
+        ImageNet. Images whose classes are not mirror-symmetric, such as
+        digits, call for ``flip=False``.
     autoencoder : torch.nn.Module, fitted estimator or None, default=None
         A pretrained autoencoder whose encoder is the starting backbone (copied).
     {pretrain_callbacks, divergence_retries, device, random_state, verbose}
@@ -333,6 +340,8 @@ class DeepCluster(AutoencoderClusterMixin, BaseDeepCluster):
         "kmeans_iter": [Interval(Integral, 1, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "augment": ["boolean"],
+        "crop_min_area": [Interval(Real, 0, 1, closed="right")],
+        "flip": ["boolean"],
     }
 
     def __init__(
@@ -354,6 +363,8 @@ class DeepCluster(AutoencoderClusterMixin, BaseDeepCluster):
         batch_size=256,
         n_init=10,
         augment=True,
+        crop_min_area=0.08,
+        flip=True,
         autoencoder=None,
         pretrain_callbacks=None,
         divergence_retries=0,
@@ -377,6 +388,8 @@ class DeepCluster(AutoencoderClusterMixin, BaseDeepCluster):
         self.batch_size = batch_size
         self.n_init = n_init
         self.augment = augment
+        self.crop_min_area = crop_min_area
+        self.flip = flip
         self.autoencoder = autoencoder
         self.pretrain_callbacks = pretrain_callbacks
         self.divergence_retries = divergence_retries
@@ -416,7 +429,9 @@ class DeepCluster(AutoencoderClusterMixin, BaseDeepCluster):
         image_shape = self._check_image_shape(X.shape[1]) if self.augment else None
 
         def loss_fn(index):
-            x = X[index] if image_shape is None else random_resized_crop(X[index], image_shape)
+            x = X[index]
+            if image_shape is not None:
+                x = random_resized_crop(x, image_shape, self.crop_min_area, self.flip)
             loss = F.cross_entropy(head(ae.encode(x)), pseudo[index])
             return loss, {"cross_entropy": loss}
 
