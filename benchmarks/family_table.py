@@ -1,6 +1,6 @@
 """Write the family guide's benchmark table from the result CSVs.
 
-    python benchmarks/family_table.py   # -> doc/guide/_benchmark_table.rst
+    python benchmarks/family_table.py   # -> doc/guide/_benchmark_table.rst, _peer_table.rst
 
 Each cell is the mean ± std over the seeds of the CSV (the count in brackets);
 "not measured" where a CSV has no row. Nothing is typed by hand.
@@ -15,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+from peers import COMPARE_HEADER, compare_cells, compare_rows  # noqa: E402
 from run import PAPER  # noqa: E402
 
 from skdeepcluster.cli import FAMILIES  # noqa: E402
@@ -37,22 +38,37 @@ def seconds(frame, name):
     return "not measured" if values.empty else f"{values.mean():.0f}"
 
 
+def list_table(header, rows):
+    """An RST list-table of string cells."""
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for row in [header, *rows]:
+        lines += ["   * - " + row[0]] + [f"     - {v}" for v in row[1:]]
+    return "\n".join(lines) + "\n"
+
+
+def peer_table(results):
+    """The side-by-side with ClustPy on MNIST: every shared method at our defaults, then VaDE at ClustPy's schedule."""
+    peer = results / "mnist_gpu_clustpy.csv"
+    rows = compare_rows(results / "mnist_gpu.csv", peer)
+    rows += compare_rows(results / "mnist_gpu_VaDE_clustpy_schedule.csv", peer, "VaDE at ClustPy's schedule")
+    return list_table(COMPARE_HEADER, [compare_cells(row) for row in rows])
+
+
 def main():
     results = HERE / "results"
     digits, mnist = pd.read_csv(results / "digits_cpu.csv"), pd.read_csv(results / "mnist_gpu.csv")
     header = ["Estimator", "Family", "digits ACC (seeds)", "digits NMI", "MNIST ACC (seeds)", "MNIST NMI",
               "paper MNIST ACC", "MNIST fit time (s)"]
-    lines = [".. list-table::", "   :header-rows: 1", ""]
-    lines += ["   * - " + header[0]] + [f"     - {h}" for h in header[1:]]
+    rows = []
     for name in sorted(FAMILIES, key=lambda n: ORDER.index(FAMILIES[n][0])):
         paper = PAPER.get(("mnist", name))
-        row = [name, FAMILIES[name][0], cell(digits, name, "acc"), cell(digits, name, "nmi"),
-               cell(mnist, name, "acc"), cell(mnist, name, "nmi"),
-               f"{paper:.3f}" if paper else PAPER_NOTES.get(name, "—"), seconds(mnist, name)]
-        lines += ["   * - " + row[0]] + [f"     - {v}" for v in row[1:]]
-    out = HERE.parent / "doc" / "guide" / "_benchmark_table.rst"
-    out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {out}")
+        rows.append([name, FAMILIES[name][0], cell(digits, name, "acc"), cell(digits, name, "nmi"),
+                     cell(mnist, name, "acc"), cell(mnist, name, "nmi"),
+                     f"{paper:.3f}" if paper else PAPER_NOTES.get(name, "—"), seconds(mnist, name)])
+    guide = HERE.parent / "doc" / "guide"
+    (guide / "_benchmark_table.rst").write_text(list_table(header, rows))
+    (guide / "_peer_table.rst").write_text(peer_table(results))
+    print(f"wrote {guide / '_benchmark_table.rst'} and {guide / '_peer_table.rst'}")
 
 
 if __name__ == "__main__":

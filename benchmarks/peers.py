@@ -100,8 +100,9 @@ def run(args):
                       f"fit={row['fit_s']:.1f}s gpu={row['gpu_peak_mb']:.0f}MB", flush=True)
 
 
-def compare(ours_path, peer_path):
-    """Markdown table: our ACC and fit time beside ClustPy's, with the time ratio and ACC difference."""
+def compare_rows(ours_path, peer_path, label=None):
+    """Per method both libraries ran: ``(method, our ACC, ClustPy ACC, ClustPy own-label ACC,
+    ACC difference, our fit s, ClustPy fit s, time ratio, seeds ours/ClustPy)``, means over seeds."""
 
     def read(path):
         with open(path) as f:
@@ -111,20 +112,35 @@ def compare(ours_path, peer_path):
             table.setdefault(r["estimator"], []).append(r)
         return table
 
+    def mean(rows, key):
+        return float(np.mean([float(r[key]) for r in rows]))
+
     ours, peer = read(ours_path), read(peer_path)
-    lines = ["| method | ours ACC | ClustPy ACC (own labels) | ACC diff | ours fit s | ClustPy fit s | time ratio (ours/ClustPy) | seeds (ours/ClustPy) |",
-             "|---|---|---|---|---|---|---|---|"]
+    result = []
     for name in peer:
         if name not in ours:
             continue
-        a = np.mean([float(r["acc"]) for r in ours[name]])
-        b = np.mean([float(r["acc"]) for r in peer[name]])
-        own = np.mean([float(r["own_acc"]) for r in peer[name]])
-        ta = np.mean([float(r["fit_s"]) for r in ours[name]])
-        tb = np.mean([float(r["fit_s"]) for r in peer[name]])
-        own_text = f" ({own:.3f})" if np.isfinite(own) else ""
-        lines.append(f"| {name} | {a:.3f} | {b:.3f}{own_text} | {a - b:+.3f} | {ta:.1f} | {tb:.1f} | {ta / tb:.2f} | "
-                     f"{len(ours[name])}/{len(peer[name])} |")
+        a, b, own = mean(ours[name], "acc"), mean(peer[name], "acc"), mean(peer[name], "own_acc")
+        ta, tb = mean(ours[name], "fit_s"), mean(peer[name], "fit_s")
+        result.append((label or name, a, b, own, a - b, ta, tb, ta / tb, f"{len(ours[name])}/{len(peer[name])}"))
+    return result
+
+
+COMPARE_HEADER = ("method", "ours ACC", "ClustPy ACC (own labels)", "ACC diff", "ours fit s", "ClustPy fit s",
+                  "time ratio (ours/ClustPy)", "seeds (ours/ClustPy)")
+
+
+def compare_cells(row):
+    """The table cells of one :func:`compare_rows` row, as strings."""
+    name, a, b, own, diff, ta, tb, ratio, seeds = row
+    own_text = f" ({own:.3f})" if np.isfinite(own) else ""
+    return [name, f"{a:.3f}", f"{b:.3f}{own_text}", f"{diff:+.3f}", f"{ta:.1f}", f"{tb:.1f}", f"{ratio:.2f}", seeds]
+
+
+def compare(ours_path, peer_path):
+    """Markdown table: our ACC and fit time beside ClustPy's, with the time ratio and ACC difference."""
+    lines = ["| " + " | ".join(COMPARE_HEADER) + " |", "|" + "---|" * len(COMPARE_HEADER)]
+    lines += ["| " + " | ".join(compare_cells(row)) + " |" for row in compare_rows(ours_path, peer_path)]
     return "\n".join(lines) + "\n"
 
 
