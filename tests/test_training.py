@@ -42,11 +42,14 @@ def test_skorch_pretraining_lowers_the_loss():
 
 
 def test_conv_autoencoder_shapes():
-    for shape in [(1, 28, 28), (3, 17, 9)]:
+    for shape in [(1, 28, 28), (3, 17, 9), (1, 8, 8), (2, 1, 3)]:
         ae = ConvAutoencoder(shape, n_components=5)
         x = torch.rand(4, int(np.prod(shape)))
         z, x_hat = ae(x)
         assert z.shape == (4, 5) and x_hat.shape == x.shape
+    # DCEC's 'valid' last convolution on MNIST (7 x 7 -> 3 x 3); padded where the image is too small for it
+    assert ConvAutoencoder((1, 28, 28))._code_shape == (128, 3, 3)
+    assert ConvAutoencoder((1, 8, 8))._code_shape == (128, 1, 1)
 
 
 def test_denoising_pair_is_a_layer_and_its_mirror():

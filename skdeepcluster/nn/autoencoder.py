@@ -82,6 +82,10 @@ class ConvAutoencoder(nn.Module):
     Three stride-2 convolutions (kernels 5, 5, 3; channels 32, 64, 128 by
     default), a linear embedding layer, and the mirrored transposed
     convolutions. Rows are flat; ``image_shape=(C, H, W)`` says how to fold them.
+    The 5x5 convolutions pad by 2 and the last 3x3 one pads nothing, as in
+    DCEC (28 x 28 -> 14 -> 7 -> 3); on images too small for that (8 x 8
+    digits: 8 -> 4 -> 2) the last one pads by 1 instead, so that any image
+    size works.
 
     Parameters
     ----------
@@ -103,21 +107,20 @@ class ConvAutoencoder(nn.Module):
         self.n_features = math.prod(self.image_shape)
         self.n_components = n_components
         c_in, h, w = self.image_shape
-        encoder, decoder, sizes = [], [], [(h, w)]
+        encoder, decoder, sizes, pads = [], [], [(h, w)], []
         widths = [c_in, *channels]
         for k, (a, b) in zip(self.kernels, zip(widths[:-1], widths[1:])):
-            pad = k // 2 if k > 3 else 0  # 'same'-like padding for 5x5, 'valid' for the last 3x3
+            # 'same'-like padding for 5x5, 'valid' for the last 3x3 unless the image is too small for it
+            pad = k // 2 if k > 3 or min(_conv_out(h, k, 2, 0), _conv_out(w, k, 2, 0)) < 1 else 0
             encoder += [nn.Conv2d(a, b, k, stride=2, padding=pad), nn.ReLU()]
             h, w = _conv_out(h, k, 2, pad), _conv_out(w, k, 2, pad)
-            if h < 1 or w < 1:
-                raise ValueError(f"image_shape={self.image_shape} is too small for three stride-2 convolutions.")
+            pads.append(pad)
             sizes.append((h, w))
         self._sizes = sizes
         self._code_shape = (channels[-1], h, w)
         self.encoder = nn.Sequential(*encoder, nn.Flatten(), nn.Linear(math.prod(self._code_shape), n_components))
         self.expand = nn.Linear(n_components, math.prod(self._code_shape))
-        for k, (a, b) in zip(self.kernels[::-1], zip(widths[::-1][:-1], widths[::-1][1:])):
-            pad = k // 2 if k > 3 else 0
+        for k, pad, (a, b) in zip(self.kernels[::-1], pads[::-1], zip(widths[::-1][:-1], widths[::-1][1:])):
             decoder.append(nn.ConvTranspose2d(a, b, k, stride=2, padding=pad))
         self.decoder = nn.ModuleList(decoder)
         glorot_init(self)
