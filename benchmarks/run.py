@@ -54,6 +54,20 @@ SETTINGS = {
     "digits-2view": {"DMSC": {"view_sizes": [64, 64]}},
     "mnist-test-edges": {"DSCNet": {"image_shape": (1, 28, 28)}},
     "mnist-test-2view": {"DMSC": {"view_sizes": [784, 784], "image_shape": [(1, 28, 28), (1, 28, 28)]}},
+    # generated unions of linear subspaces (see GENERATED): a linear autoencoder keeps a union of
+    # linear subspaces a union of linear subspaces, so DSCNet and DMSC get one (no hidden layer)
+    **{name: {"DSCNet": {"hidden_dims": ()}, "DMSC": {"hidden_dims": ()}}
+       for name in ("subspaces", "subspaces-noise0.1", "subspaces-noise0.2", "multimodal-view1", "multimodal-view2")},
+    "multimodal": {"DMSC": {"hidden_dims": (), "view_sizes": [30, 20]}},
+}
+
+# The generated data sets: one fixed draw (random_state=0) for every seed of the estimators.
+# "subspaces": 1,000 points on 5 random 3-dimensional subspaces of R^30 through the origin (k-means
+# cannot tell them apart), Gaussian noise of std 0.05 (-noiseX: std X). "multimodal": two modalities of
+# the same points (R^30 and R^20, noise 0.05 each), stacked as columns; -view1/-view2: one modality alone.
+GENERATED = {
+    "subspaces": dict(n_samples=1000, n_subspaces=5, n_features=30, subspace_dim=3, noise=0.05),
+    "multimodal": dict(n_samples=1000, n_subspaces=5, view_sizes=(30, 20), subspace_dim=3, noise=(0.05, 0.05)),
 }
 
 
@@ -75,6 +89,17 @@ PAPER = {  # (dataset, estimator) -> reported ACC on MNIST-full
 
 
 def load(name):
+    if name.startswith(("subspaces", "multimodal")):
+        from skdeepcluster.datasets import make_multimodal, make_subspaces
+
+        family, _, variant = name.partition("-")
+        params = dict(GENERATED[family], random_state=0)
+        if family == "subspaces":
+            if variant.startswith("noise"):
+                params["noise"] = float(variant[len("noise"):])
+            return make_subspaces(**params)
+        views, y = make_multimodal(**params)
+        return (views[int(variant[-1]) - 1] if variant else np.hstack(views)), y
     if name.startswith("digits"):
         from sklearn.datasets import load_digits
 
