@@ -285,6 +285,22 @@ def test_same_seed_same_result_on_a_gpu_with_deterministic_algorithms():
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_repeated_fits_on_a_gpu_leave_no_memory_behind():
+    """A search fits many models in one process: what a fit leaves allocated must not grow with the fits."""
+    import gc
+
+    X = np.random.default_rng(0).random((300, 20), dtype=np.float32)
+    left = []
+    for _ in range(3):
+        for cls in all_estimators():
+            small(cls, n_clusters=3, random_state=0, device="cuda").fit(X)
+        gc.collect()
+        torch.cuda.synchronize()
+        left.append(torch.cuda.memory_allocated())
+    assert max(left) - left[0] < 2**20, f"bytes left allocated after each round of fits: {left}"
+
+
 # -- scaling out -----------------------------------------------------------------------------------
 @by_name
 def test_estimators_pickle_cheaply_to_workers(cls):
