@@ -1,7 +1,11 @@
 """scikit-learn conformance of every exported estimator, found automatically."""
 
 import pytest
-from sklearn.utils.estimator_checks import check_clustering, parametrize_with_checks
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import shuffle
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from conftest import all_estimators, small
 
@@ -33,5 +37,15 @@ KNOWN_FAILURES = {}
     ids=lambda c: c.__name__,
 )
 def test_defaults_cluster_tiny_data(cls):
-    """check_clustering (ARI > 0.4 on three blobs) with the paper defaults, only the device pinned."""
-    check_clustering(cls.__name__, cls(device="cpu", random_state=0))
+    """check_clustering's bar (ARI > 0.4 on its three blobs) with the paper defaults, only the device pinned.
+
+    scikit-learn's ``check_clustering`` fits four times; the checks above run
+    it, with every other check, on small networks. Here one fit on the same
+    blobs asks what depends on the defaults alone: that they cluster tiny
+    data sensibly.
+    """
+    X, y = make_blobs(n_samples=50, random_state=1)
+    X, y = shuffle(X, y, random_state=7)
+    X = StandardScaler().fit_transform(X)
+    labels = cls(n_clusters=3, device="cpu", random_state=0).fit_predict(X)
+    assert adjusted_rand_score(y, labels) > 0.4
