@@ -17,7 +17,12 @@ def test_every_estimator_is_found():
     assert {"AEKMeans", "DEC", "IDEC"} <= names
 
 
-@parametrize_with_checks([small(cls, random_state=0) for cls in ESTIMATORS])
+#: Shorter schedules for the checks where the shared small settings are slow
+#: and fewer steps still pass them (DSCDAN: about a third of the checks' time).
+CHECK_SETTINGS = {"DSCDAN": {"pretrain_epochs": 10, "max_iter": 60}}
+
+
+@parametrize_with_checks([small(cls, random_state=0, **CHECK_SETTINGS.get(cls.__name__, {})) for cls in ESTIMATORS])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
