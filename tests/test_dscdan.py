@@ -100,6 +100,29 @@ def test_knn_affinity_is_sparse_symmetric_gaussian():
     assert (W > 0).sum(1).min() >= 3
 
 
+def test_differentiable_knn_affinity_moves_codes_by_the_gradient_of_the_kept_weights():
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(25, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(25, 2, generator=g, dtype=torch.float64)
+    fixed = knn_affinity(z, n_neighbors=3, scale_neighbor=2)
+    assert not fixed.requires_grad  # SpectralNet's constant affinity
+    W = knn_affinity(z, n_neighbors=3, scale_neighbor=2, differentiable=True)
+    torch.testing.assert_close(W.detach(), fixed)
+    (grad,) = torch.autograd.grad(spectral_loss(y, W), z)
+    # reference: the dense Gaussian kernel of all pairs, masked by the same
+    # neighbour sets, with the scale taken from the fixed affinity's construction
+    with torch.no_grad():
+        d2 = torch.cdist(z, z).pow(2)
+        d2.fill_diagonal_(float("inf"))
+        nearest, index = torch.topk(d2, 3, dim=1, largest=False)
+        sigma2 = nearest[:, 1].median()
+        mask = torch.zeros(25, 25, dtype=torch.float64).scatter(1, index, 1.0)
+    kernel = torch.exp(-(z.unsqueeze(1) - z.unsqueeze(0)).pow(2).sum(2) / (2 * sigma2)) * mask
+    (ref,) = torch.autograd.grad(spectral_loss(y, (kernel + kernel.T) / 2), z)
+    torch.testing.assert_close(grad, ref)
+    assert grad.abs().sum() > 0
+
+
 def test_spectral_loss_matches_laplacian_quadratic_form():
     g = torch.Generator().manual_seed(1)
     y = torch.randn(20, 3, generator=g, dtype=torch.float64)

@@ -122,6 +122,12 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         Nearest neighbours (self excluded) kept in each batch's affinity.
     scale_neighbor : int, default=2
         The Gaussian scale is the batch median of the distance to this neighbour.
+    affinity_gradient : bool, default=True
+        Let the spectral loss reach the encoder through the affinity, as the
+        official code does (its :math:`W` is a function of the codes): the
+        kept weights :math:`W_{ij}` are differentiated, which pushes apart
+        neighbouring codes whose outputs differ. ``False`` treats :math:`W` as
+        a constant, as SpectralNet does with its fixed inputs.
     spectral_hidden_dims : tuple of int, default=(1024, 1024, 512)
         Hidden ReLU layers of the spectral network :math:`h`.
     pretrain_epochs : int, default=50
@@ -210,8 +216,9 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
       tanh) and SpectralNet's orthonormalisation, with the factor computed
       from the same batch and differentiated through (the official code's
       choice) rather than SpectralNet's alternation of orthogonalisation and
-      gradient steps. The affinity uses the detached codes and a per-batch
-      median scale (the code hard-codes 2.62).
+      gradient steps. The affinity is differentiated with respect to the codes
+      as in the code (``affinity_gradient``), with the neighbours and a
+      per-batch median scale held constant (the code hard-codes 2.62).
     - KL term: the official code's KL of :math:`q(c \\mid x) q(z \\mid x)` to
       unit Gaussians around learned means (initialised at zero, as there)
       under a uniform prior on the clusters. Its Gaussian part keeps only the
@@ -259,6 +266,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         "kl_weight": [Interval(Real, 0, None, closed="left")],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "scale_neighbor": [Interval(Integral, 1, None, closed="left")],
+        "affinity_gradient": ["boolean"],
         "spectral_hidden_dims": [tuple, list],
         "spectral_batch_size": [Interval(Integral, 2, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -282,6 +290,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         kl_weight=0.3,
         n_neighbors=5,
         scale_neighbor=2,
+        affinity_gradient=True,
         spectral_hidden_dims=(1024, 1024, 512),
         pretrain_epochs=50,
         pretrain_lr=1e-3,
@@ -309,6 +318,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         self.kl_weight = kl_weight
         self.n_neighbors = n_neighbors
         self.scale_neighbor = scale_neighbor
+        self.affinity_gradient = affinity_gradient
         self.spectral_hidden_dims = spectral_hidden_dims
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_lr = pretrain_lr
@@ -423,7 +433,8 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
             loss, terms, z = self._autoencoder_terms(X[index])
             q = self.spectral_net_(z)
             y = self.orthonorm_(q)
-            terms["spectral"] = spectral_loss(y, knn_affinity(z.detach(), self.n_neighbors, self.scale_neighbor))
+            W = knn_affinity(z, self.n_neighbors, self.scale_neighbor, differentiable=self.affinity_gradient)
+            terms["spectral"] = spectral_loss(y, W)
             terms["kl"] = cluster_prior_kl(z, q, self._cluster_means)
             return loss + self.spectral_weight * terms["spectral"] + self.kl_weight * terms["kl"], terms
 

@@ -82,28 +82,38 @@ class Orthonorm(nn.Module):
         return self
 
 
-def knn_affinity(z, n_neighbors, scale_neighbor=2):
+def knn_affinity(z, n_neighbors, scale_neighbor=2, differentiable=False):
     """Sparse Gaussian affinity of the rows of ``z`` (a mini-batch), as a dense ``(m, m)`` tensor.
 
     Each row keeps its ``n_neighbors`` nearest other rows (Euclidean) with weight
     ``exp(-||z_i - z_j||^2 / (2 sigma^2))``; ``sigma`` is the median, over the
     batch, of the distance of each row to its ``scale_neighbor``-th nearest
     other row (SpectralNet's scale). ``W`` is symmetrised ``(W + W^T) / 2`` and
-    has a zero diagonal. No gradient flows through it.
+    has a zero diagonal.
+
+    The choice of neighbours and the scale are constants. With
+    ``differentiable=False`` (SpectralNet, whose affinity comes from fixed
+    inputs) no gradient flows through ``W``; with ``differentiable=True`` the
+    kept weights are differentiable functions of the distances, so a loss
+    ``sum_ij W_ij ||y_i - y_j||^2`` also moves the codes: it pushes apart the
+    neighbours whose outputs differ (DSCDAN's joint training).
     """
+    m = z.shape[0]
     with torch.no_grad():
-        m = z.shape[0]
         d2 = squared_distances(z, z)
         d2.fill_diagonal_(float("inf"))  # a row is not its own neighbour
         k = max(min(n_neighbors, m - 1), 1)
         k_scale = max(min(scale_neighbor, m - 1), 1)
         nearest, index = torch.topk(d2, max(k, k_scale), dim=1, largest=False)
         sigma2 = nearest[:, k_scale - 1].median().clamp_min(1e-12)
-        weights = torch.exp(-nearest[:, :k] / (2 * sigma2))
-        if m == 1:
-            weights = torch.zeros_like(weights)
-        W = torch.zeros_like(d2).scatter_(1, index[:, :k], weights)
-        return (W + W.T) / 2
+    index = index[:, :k]
+    if differentiable:
+        nearest = (z.unsqueeze(1) - z[index]).pow(2).sum(2)
+    weights = torch.exp(-nearest[:, :k] / (2 * sigma2))
+    if m == 1:
+        weights = torch.zeros_like(weights)
+    W = torch.zeros(m, m, dtype=weights.dtype, device=weights.device).scatter(1, index, weights)
+    return (W + W.T) / 2
 
 
 def spectral_loss(y, W):
