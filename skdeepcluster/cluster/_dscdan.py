@@ -122,12 +122,14 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         Nearest neighbours (self excluded) kept in each batch's affinity.
     scale_neighbor : int, default=2
         The Gaussian scale is the batch median of the distance to this neighbour.
-    affinity_gradient : bool, default=True
+    affinity_gradient : bool, default=False
         Let the spectral loss reach the encoder through the affinity, as the
         official code does (its :math:`W` is a function of the codes): the
         kept weights :math:`W_{ij}` are differentiated, which pushes apart
-        neighbouring codes whose outputs differ. ``False`` treats :math:`W` as
-        a constant, as SpectralNet does with its fixed inputs.
+        neighbouring codes whose outputs differ. ``False`` (the default)
+        treats :math:`W` as a constant, as SpectralNet does with its fixed
+        inputs: with the gradient, the joint phase on MNIST collapsed the
+        partition (one seed of three put every sample in one cluster).
     spectral_hidden_dims : tuple of int, default=(1024, 1024, 512)
         Hidden ReLU layers of the spectral network :math:`h`.
     pretrain_epochs : int, default=50
@@ -216,9 +218,11 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
       tanh) and SpectralNet's orthonormalisation, with the factor computed
       from the same batch and differentiated through (the official code's
       choice) rather than SpectralNet's alternation of orthogonalisation and
-      gradient steps. The affinity is differentiated with respect to the codes
-      as in the code (``affinity_gradient``), with the neighbours and a
-      per-batch median scale held constant (the code hard-codes 2.62).
+      gradient steps. The affinity is a constant of the detached codes with a
+      per-batch median scale (the code hard-codes 2.62 and differentiates
+      :math:`W` with respect to the codes; ``affinity_gradient=True`` does so,
+      with the neighbours and the scale held constant, but on MNIST it
+      collapsed the partition: ACC 0.17 against 0.80 over three seeds).
     - KL term: the official code's KL of :math:`q(c \\mid x) q(z \\mid x)` to
       unit Gaussians around learned means (initialised at zero, as there)
       under a uniform prior on the clusters. Its Gaussian part keeps only the
@@ -290,7 +294,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         kl_weight=0.3,
         n_neighbors=5,
         scale_neighbor=2,
-        affinity_gradient=True,
+        affinity_gradient=False,
         spectral_hidden_dims=(1024, 1024, 512),
         pretrain_epochs=50,
         pretrain_lr=1e-3,
