@@ -128,8 +128,9 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         kept weights :math:`W_{ij}` are differentiated, which pushes apart
         neighbouring codes whose outputs differ. ``False`` (the default)
         treats :math:`W` as a constant, as SpectralNet does with its fixed
-        inputs: with the gradient, the joint phase on MNIST collapsed the
-        partition (one seed of three put every sample in one cluster).
+        inputs: with the gradient, the joint phase on MNIST reached the
+        degenerate optimum (uniform softmax outputs, spectral loss 0; one
+        seed of three put every sample in one cluster).
     spectral_hidden_dims : tuple of int, default=(1024, 1024, 512)
         Hidden ReLU layers of the spectral network :math:`h`.
     pretrain_epochs : int, default=50
