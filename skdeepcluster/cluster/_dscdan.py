@@ -80,14 +80,11 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
     :math:`p(c) = 1/K`), with the cluster given by the spectral network's
     :math:`q(c \\mid x) = \\tilde y_c`,
 
-    .. math:: L_{KL} = \\frac{1}{m} \\sum_i \\Big( \\sum_c q_{ic} \\tfrac12 \\|\\bar z_i - \\mu_c\\|^2
+    .. math:: L_{KL} = \\frac{1}{m} \\sum_i \\Big( \\sum_c q_{ic} \\tfrac12 \\|z_i - \\mu_c\\|^2
               + \\sum_c q_{ic} \\log (K q_{ic}) \\Big)
 
     (see :func:`~skdeepcluster.nn.cluster_prior_kl`), with the means
-    :math:`\\mu_c` learned along with the networks and the codes in units of
-    their batch root mean square, :math:`\\bar z_i = z_i / s`,
-    :math:`s^2 = \\frac{1}{m d} \\sum_i \\|z_i\\|^2` (:math:`s = 1` for codes
-    distributed as the prior :math:`N(0, I)`).
+    :math:`\\mu_c` learned along with the networks.
 
     Training has two phases: the dual autoencoder is pretrained with
     :math:`L_r + L_{MI}` for ``pretrain_epochs`` epochs, then everything is
@@ -170,8 +167,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
     spectral_net_ : torch.nn.Module
         The spectral network :math:`h` with its softmax output :math:`q(c \\mid x)`.
     cluster_means_ : ndarray of shape (n_clusters, n_components)
-        The means :math:`\\mu_c` of the KL term's cluster Gaussians, in units of
-        the codes' root mean square.
+        The means :math:`\\mu_c` of the KL term's cluster Gaussians in the code space.
     orthonorm_ : skdeepcluster.nn.Orthonorm
         The orthonormalisation layer; its ``factor`` buffer is the one fitted
         on all training samples, used by ``transform`` and ``predict``.
@@ -235,15 +231,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
       multiplicative noise the variance terms would diverge at :math:`z = 0`.
       The code weights the Gaussian part 1.5 and the categorical part 1
       against a reconstruction weight 5; here both parts share
-      :math:`\\eta = 0.3`. The codes enter it divided by their batch
-      root mean square :math:`s`, which makes the term blind to the codes'
-      overall scale: with multiplicative noise the decoder undoes any scale,
-      so nothing else fixes it, and on raw codes the term was lowered by
-      shrinking every code towards the means' common start at zero (digits,
-      seed 0: code rms 1.06 after pretraining, 0.24 after the joint phase,
-      the means still at zero and the softmax nearly uniform) instead of by
-      gathering clusters. In the official code the VAE's learned noise
-      variance, pulled towards 1 by its KL, pins the scale.
+      :math:`\\eta = 0.3`.
     - Final labels: k-means on :math:`Y` (as the issue and SpectralNet; the
       final code takes the argmax of a softmax head). The orthonormalisation
       factor used for inference is refitted on all training samples at the end,
@@ -452,8 +440,7 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
             y = self.orthonorm_(q)
             W = knn_affinity(z, self.n_neighbors, self.scale_neighbor, differentiable=self.affinity_gradient)
             terms["spectral"] = spectral_loss(y, W)
-            code_scale = z.pow(2).mean().add(1e-12).sqrt()  # s, so that the term ignores the codes' overall scale
-            terms["kl"] = cluster_prior_kl(z / code_scale, q, self._cluster_means)
+            terms["kl"] = cluster_prior_kl(z, q, self._cluster_means)
             return loss + self.spectral_weight * terms["spectral"] + self.kl_weight * terms["kl"], terms
 
         modules = [*networks, self.spectral_net_]
