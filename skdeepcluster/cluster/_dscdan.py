@@ -231,7 +231,14 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
       multiplicative noise the variance terms would diverge at :math:`z = 0`.
       The code weights the Gaussian part 1.5 and the categorical part 1
       against a reconstruction weight 5; here both parts share
-      :math:`\\eta = 0.3`.
+      :math:`\\eta = 0.3`. With multiplicative noise nothing fixes the codes'
+      overall scale (the code's learned VAE variance does), and the term is
+      lowered mostly by shrinking every code towards the means' common start
+      at zero (digits, seed 0: code rms 1.06 after pretraining, 0.24 after
+      the joint phase, the softmax nearly uniform). Measuring the codes in
+      units of their batch root mean square stopped the shrinking but
+      lowered MNIST from 0.797 to 0.716 (3 seeds), so the term stays as in
+      the code.
     - Final labels: k-means on :math:`Y` (as the issue and SpectralNet; the
       final code takes the argmax of a softmax head). The orthonormalisation
       factor used for inference is refitted on all training samples at the end,
