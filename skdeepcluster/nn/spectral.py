@@ -106,10 +106,10 @@ def knn_affinity(z, n_neighbors, scale_neighbor=2, differentiable=False):
         k_scale = max(min(scale_neighbor, m - 1), 1)
         nearest, index = torch.topk(d2, max(k, k_scale), dim=1, largest=False)
         sigma2 = nearest[:, k_scale - 1].median().clamp_min(1e-12)
-    index = index[:, :k]
-    if differentiable:
+    nearest, index = nearest[:, :k], index[:, :k]
+    if differentiable:  # the same squared distances, now with their gradient
         nearest = (z.unsqueeze(1) - z[index]).pow(2).sum(2)
-    weights = torch.exp(-nearest[:, :k] / (2 * sigma2))
+    weights = torch.exp(-nearest / (2 * sigma2))
     if m == 1:
         weights = torch.zeros_like(weights)
     W = torch.zeros(m, m, dtype=weights.dtype, device=weights.device).scatter(1, index, weights)
