@@ -1,6 +1,7 @@
 """Shared test settings: tiny networks and few epochs, passed explicitly."""
 
 import inspect
+import os
 import warnings
 
 import numpy as np
@@ -13,6 +14,10 @@ import skdeepcluster
 # The tests fit tiny networks: one thread each is fastest, and with
 # ``pytest -n 2`` on two cores more threads would only oversubscribe them.
 torch.set_num_threads(1)
+
+# cuBLAS reads its workspace setting when CUDA starts, which is after this
+# import; with it, tests that turn on deterministic algorithms on a GPU can.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 #: Small settings for fast tests; each estimator takes the ones it has.
 SMALL = {
