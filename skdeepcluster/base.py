@@ -367,9 +367,10 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
                 there = f" ({_format_bytes(free)} free of {_format_bytes(total)})"
             except RuntimeError:
                 pass
+        fallback = "" if device.type == "cpu" else ", or fit with device='cpu'"
         return (
             f"{type(self).__name__} ran out of memory on {device}{there}: {what} alone take about "
-            f"{_format_bytes(need)}; {advice}, or fit with device='cpu'."
+            f"{_format_bytes(need)}; {advice}{fallback}."
         )
 
     def fit_predict(self, X, y=None, **fit_params):

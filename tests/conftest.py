@@ -19,6 +19,12 @@ torch.set_num_threads(1)
 # import; with it, tests that turn on deterministic algorithms on a GPU can.
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
+#: Where the small fits run: ``SKDEEPCLUSTER_TEST_DEVICE=cuda`` runs the suite on
+#: a GPU, with deterministic algorithms on so that the repeatability checks can hold.
+TEST_DEVICE = os.environ.get("SKDEEPCLUSTER_TEST_DEVICE", "cpu")
+if TEST_DEVICE != "cpu":
+    torch.use_deterministic_algorithms(True)
+
 #: Small settings for fast tests; each estimator takes the ones it has.
 SMALL = {
     "hidden_dims": (32, 32),
@@ -32,7 +38,7 @@ SMALL = {
     "spectral_batch_size": 64,
     "update_interval": 15,
     "lr": 0.01,
-    "device": "cpu",
+    "device": TEST_DEVICE,
     # N2D's manifold="auto" is UMAP only where umap-learn is installed: pin the
     # learner so that the shared tests mean the same everywhere (UMAP has its own).
     "manifold": "spectral",

@@ -1,14 +1,13 @@
 """scikit-learn conformance of every exported estimator, found automatically."""
 
 import pytest
-import torch
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import shuffle
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from conftest import all_estimators, small
+from conftest import TEST_DEVICE, all_estimators, small
 
 ESTIMATORS = all_estimators()
 
@@ -25,32 +24,6 @@ CHECK_SETTINGS = {"DSCDAN": {"pretrain_epochs": 10, "max_iter": 60}}
 
 @parametrize_with_checks([small(cls, random_state=0, **CHECK_SETTINGS.get(cls.__name__, {})) for cls in ESTIMATORS])
 def test_sklearn_compatible(estimator, check):
-    check(estimator)
-
-
-#: The same checks on the GPU, where training steps replay CUDA graphs, run in
-#: TF32 and k-means and the neighbour searches run on the device. Collected
-#: only where CUDA is present (the CI machine has none). Several checks fit
-#: twice and compare the results to 1e-7, so they run with PyTorch's
-#: deterministic algorithms, as doc/guide/reproducibility.rst says GPU fits need.
-CUDA_ESTIMATORS = (
-    [small(cls, random_state=0, device="cuda", **CHECK_SETTINGS.get(cls.__name__, {})) for cls in ESTIMATORS]
-    if torch.cuda.is_available()
-    else []
-)
-
-
-@pytest.fixture
-def deterministic_algorithms():
-    before = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True)
-    yield
-    torch.use_deterministic_algorithms(before)
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@parametrize_with_checks(CUDA_ESTIMATORS)
-def test_sklearn_compatible_on_cuda(estimator, check, deterministic_algorithms):
     check(estimator)
 
 
@@ -79,5 +52,5 @@ def test_defaults_cluster_tiny_data(cls):
     X, y = make_blobs(n_samples=50, random_state=1)
     X, y = shuffle(X, y, random_state=7)
     X = StandardScaler().fit_transform(X)
-    labels = cls(n_clusters=3, device="cpu", random_state=0).fit_predict(X)
+    labels = cls(n_clusters=3, device=TEST_DEVICE, random_state=0).fit_predict(X)
     assert adjusted_rand_score(y, labels) > 0.4
