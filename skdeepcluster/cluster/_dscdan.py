@@ -235,8 +235,8 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
       at zero (digits, seed 0: code rms 1.06 after pretraining, 0.24 after
       the joint phase, the softmax nearly uniform). Measuring the codes in
       units of their batch root mean square stopped the shrinking but
-      lowered MNIST from 0.797 to 0.716 (3 seeds), so the term stays as in
-      the code.
+      lowered MNIST from 0.797 to 0.716 (3 seeds, both with TF32 steps), so
+      the term stays as in the code.
     - Precision: training steps on CUDA keep full float32 matrix products,
       where the library's other methods (VaDE aside) use TF32. The
       orthonormalisation multiplies the softmax outputs by the inverse of
