@@ -15,8 +15,8 @@ import skdeepcluster
 # ``pytest -n 2`` on two cores more threads would only oversubscribe them.
 torch.set_num_threads(1)
 
-# cuBLAS reads its workspace setting when CUDA starts, which is after this
-# import; with it, tests that turn on deterministic algorithms on a GPU can.
+# Deterministic algorithms on a GPU need a fixed cuBLAS workspace, which
+# cuBLAS reads when CUDA starts: after this import.
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 #: Where the small fits run: ``SKDEEPCLUSTER_TEST_DEVICE=cuda`` runs the suite on
