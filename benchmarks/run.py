@@ -36,7 +36,7 @@ SETTINGS = {
     # sklearn digits (1,797 x 64): 8 x 8 images, so the MNIST rule below applies: the estimators
     # whose papers train a convolutional network get it (DeepCluster without flips, as on MNIST)
     "digits": {"DSCDAN": {"image_shape": (1, 8, 8)}, "DSCNet": {"image_shape": (1, 8, 8)},
-               "DeepCluster": {"image_shape": (1, 8, 8), "flip": False}},
+               "DMSC": {"image_shape": (1, 8, 8)}, "DeepCluster": {"image_shape": (1, 8, 8), "flip": False}},
     # MNIST images as flat rows: the papers' settings are the defaults; DSCDAN's
     # paper uses a convolutional autoencoder on the 28 x 28 images.
     # DSC-Net's paper uses a convolutional autoencoder on images too; on MNIST-full
