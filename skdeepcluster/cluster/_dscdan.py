@@ -118,10 +118,14 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         :math:`\\eta`, weight of the KL term that ties the codes to the spectral
         network's clusters in the joint phase (the official code's 1.5 against
         its reconstruction weight 5); 0 turns it off.
-    n_neighbors : int, default=5
-        Nearest neighbours (self excluded) kept in each batch's affinity.
-    scale_neighbor : int, default=2
-        The Gaussian scale is the batch median of the distance to this neighbour.
+    n_neighbors : int, default=2
+        Nearest neighbours (self excluded) kept in each batch's affinity: the
+        official code's ``n_nbrs=3``, which counts the sample itself and then
+        removes its weight (``W - I``).
+    scale_neighbor : int, default=1
+        The Gaussian scale is the batch median of the distance to this
+        neighbour (self excluded): the nearest other sample, SpectralNet's
+        ``scale_nbr=2`` counted the same way.
     affinity_gradient : bool, default=False
         Let the spectral loss reach the encoder through the affinity, as the
         official code does (its :math:`W` is a function of the codes): the
@@ -219,9 +223,13 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
       tanh) and SpectralNet's orthonormalisation, with the factor computed
       from the same batch and differentiated through (the official code's
       choice) rather than SpectralNet's alternation of orthogonalisation and
-      gradient steps. The affinity is a constant of the codes with a
-      per-batch median scale (the code hard-codes 2.62 and differentiates
-      :math:`W`; see ``affinity_gradient`` for why that is not the default).
+      gradient steps. The affinity keeps the code's two nearest other
+      samples per row (its ``n_nbrs=3`` counts the sample itself; until
+      session 17 the default here was five) and is a constant of the codes
+      with a per-batch median scale (the code hard-codes
+      :math:`\\sigma = 2.62`, a length in its own code space, and
+      differentiates :math:`W`; see ``affinity_gradient`` for why that is
+      not the default).
     - KL term: the official code's KL of :math:`q(c \\mid x) q(z \\mid x)` to
       unit Gaussians around learned means (initialised at zero, as there)
       under a uniform prior on the clusters. Its Gaussian part keeps only the
@@ -307,8 +315,8 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
         prior_weight=0.01,
         spectral_weight=1.0,
         kl_weight=0.3,
-        n_neighbors=5,
-        scale_neighbor=2,
+        n_neighbors=2,
+        scale_neighbor=1,
         affinity_gradient=False,
         spectral_hidden_dims=(1024, 1024, 512),
         pretrain_epochs=50,
