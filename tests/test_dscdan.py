@@ -100,6 +100,19 @@ def test_knn_affinity_is_sparse_symmetric_gaussian():
     assert (W > 0).sum(1).min() >= 3
 
 
+def test_default_affinity_is_the_official_codes_self_counting_knn():
+    """DSCDAN's defaults keep what the official code keeps: top-3 *with* the sample itself, then ``W - I``."""
+    z = torch.as_tensor(np.random.default_rng(1).normal(size=(40, 5)), dtype=torch.float32)
+    model = DSCDAN()
+    W = knn_affinity(z, model.n_neighbors, model.scale_neighbor)
+    d2 = torch.cdist(z.double(), z.double()).pow(2)  # self at distance 0, as in the code
+    nearest, index = torch.topk(d2, 3, dim=1, largest=False)  # n_nbrs=3, self included
+    sigma2 = nearest[:, 1].median()  # scale_nbr=2, self included: the nearest other sample
+    code = torch.zeros_like(d2).scatter(1, index, torch.exp(-nearest / (2 * sigma2)))
+    code = (code + code.T) / 2 - torch.eye(40, dtype=code.dtype)
+    torch.testing.assert_close(W.double(), code, rtol=1e-4, atol=1e-6)
+
+
 def test_differentiable_knn_affinity_moves_codes_by_the_gradient_of_the_kept_weights():
     g = torch.Generator().manual_seed(3)
     z = torch.randn(25, 3, generator=g, dtype=torch.float64, requires_grad=True)

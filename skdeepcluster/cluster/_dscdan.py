@@ -251,8 +251,9 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
       the Cholesky factor of their Gram matrix. Where the outputs are close
       to uniform, this amplifies their small differences, and TF32's 10-bit
       mantissa makes those differences rounding noise: on an H100 with TF32
-      the defaults put 48 of 50 samples of three blobs in one cluster on
-      each of six seeds, in float32 on none of them.
+      the defaults of the time (five neighbours) put 48 of 50 samples of
+      three blobs in one cluster on each of six seeds, in float32 on none
+      of them.
     - Final labels: k-means on :math:`Y` (as the issue and SpectralNet; the
       final code takes the argmax of a softmax head). The orthonormalisation
       factor used for inference is refitted on all training samples at the end,
