@@ -224,8 +224,8 @@ class DSCDAN(AutoencoderClusterMixin, BaseDeepCluster):
       from the same batch and differentiated through (the official code's
       choice) rather than SpectralNet's alternation of orthogonalisation and
       gradient steps. The affinity keeps the code's two nearest other
-      samples per row (its ``n_nbrs=3`` counts the sample itself; until
-      session 17 the default here was five) and is a constant of the codes
+      samples per row (its ``n_nbrs=3`` counts the sample itself; earlier
+      development versions kept five) and is a constant of the codes
       with a per-batch median scale (the code hard-codes
       :math:`\\sigma = 2.62`, a length in its own code space, and
       differentiates :math:`W`; see ``affinity_gradient`` for why that is
