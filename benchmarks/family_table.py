@@ -54,8 +54,8 @@ def peer_table(results):
     return list_table(COMPARE_HEADER, [compare_cells(row) for row in rows])
 
 
-def main():
-    results = HERE / "results"
+def tables(results=HERE / "results"):
+    """``{file name: text}`` of the two guide tables, from the CSVs under ``results``."""
     digits, mnist = pd.read_csv(results / "digits_cpu.csv"), pd.read_csv(results / "mnist_gpu.csv")
     header = ["Estimator", "Family", "digits ACC (seeds)", "digits NMI", "MNIST ACC (seeds)", "MNIST NMI",
               "paper MNIST ACC", "MNIST fit time (s)"]
@@ -65,10 +65,14 @@ def main():
         rows.append([name, FAMILIES[name][0], cell(digits, name, "acc"), cell(digits, name, "nmi"),
                      cell(mnist, name, "acc"), cell(mnist, name, "nmi"),
                      f"{paper:.3f}" if paper else PAPER_NOTES.get(name, "—"), seconds(mnist, name)])
+    return {"_benchmark_table.rst": list_table(header, rows), "_peer_table.rst": peer_table(results)}
+
+
+def main():
     guide = HERE.parent / "doc" / "guide"
-    (guide / "_benchmark_table.rst").write_text(list_table(header, rows))
-    (guide / "_peer_table.rst").write_text(peer_table(results))
-    print(f"wrote {guide / '_benchmark_table.rst'} and {guide / '_peer_table.rst'}")
+    for name, text in tables().items():
+        (guide / name).write_text(text)
+        print(f"wrote {guide / name}")
 
 
 if __name__ == "__main__":

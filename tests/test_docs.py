@@ -122,3 +122,51 @@ def test_readme_quick_start_runs(monkeypatch, capsys):
     exec(compile(code.replace("max_iter=200", "max_iter=3"), "README.rst", "exec"), {})
     out = capsys.readouterr().out
     assert "'acc'" in out and "caegcn__n_neighbors" in out
+
+
+def _benchmark_module(name):
+    """Import a script of ``benchmarks/`` (they import each other by file name)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def test_guide_tables_are_those_of_the_result_csvs():
+    pytest.importorskip("pandas")
+    family_table = _benchmark_module("family_table")
+    for name, text in family_table.tables().items():
+        committed = (ROOT / "doc" / "guide" / name).read_text()
+        assert committed == text, f"doc/guide/{name} is stale: run python benchmarks/family_table.py"
+
+
+def _means(csv_name):
+    import csv
+
+    with open(ROOT / "benchmarks" / "results" / csv_name, newline="") as f:
+        rows = list(csv.DictReader(f))
+    means = {}
+    for name in {row["estimator"] for row in rows}:
+        mine = [row for row in rows if row["estimator"] == name]
+        means[name] = tuple(sum(float(row[k]) for row in mine) / len(mine) for k in ("acc", "fit_s"))
+    return means
+
+
+def test_readme_benchmark_figures_are_those_of_the_result_csvs():
+    # "N2D 0.976 in 37 s": ours from mnist_gpu.csv, then ClustPy's from mnist_gpu_clustpy.csv
+    text = " ".join((ROOT / "README.rst").read_text().split("\nBenchmarks\n")[1].split())
+    ours, peer = text.split("ClustPy 0.0.3", 1)
+    figures = re.compile(r"(\w+) (0\.\d{3}) in (\d+(?:\.\d)?) s")
+    for part, csv_name in ((ours, "mnist_gpu.csv"), (peer.split(" slower")[0], "mnist_gpu_clustpy.csv")):
+        means, found = _means(csv_name), figures.findall(part)
+        assert len(found) >= 6
+        wrong = [
+            f"{name} {acc} in {seconds} s where {csv_name} gives {means[name][0]:.3f} in {means[name][1]:.{digits}f} s"
+            for name, acc, seconds in found
+            for digits in [len(seconds.partition(".")[2])]
+            if (acc, seconds) != (f"{means[name][0]:.3f}", f"{means[name][1]:.{digits}f}")
+        ]
+        assert not wrong, "README.rst's benchmark figures are stale: " + "; ".join(wrong)
