@@ -57,9 +57,11 @@ ENTRIES = {
             is skipped.""",
     "pretrain_callbacks": """
         pretrain_callbacks : list of skorch callbacks or None, default={default}
-            Extra skorch callbacks for the pretraining (``EarlyStopping``,
-            ``LRScheduler``, ...); with callbacks the pretraining runs eagerly,
-            without CUDA graphs.""",
+            Extra skorch callbacks for the pretraining
+            (``EarlyStopping(monitor="train_loss")``, ``LRScheduler``, ...);
+            the pretraining holds out no validation data, so there is no
+            ``valid_loss`` to monitor. With callbacks the pretraining runs
+            eagerly, without CUDA graphs.""",
     "divergence_retries": """
         divergence_retries : int, default={default}
             Restarts after a divergence (a loss or the weights turning NaN or

@@ -16,6 +16,7 @@ shared pretraining step used by most methods.
 
 import contextlib
 import copy
+import inspect
 import math
 import warnings
 from contextlib import contextmanager
@@ -295,6 +296,7 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
         before = set(vars(self))
         try:
             self._validate_params()
+            self._check_fit_params(fit_params)
             X = self._validate_input(X, reset=True)
             self._check_n_clusters(X.shape[0])
             device = resolve_device(self.device)
@@ -372,6 +374,13 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
             f"{type(self).__name__} ran out of memory on {device}{there}: {what} alone take about "
             f"{_format_bytes(need)}; {advice}{fallback}."
         )
+
+    def _check_fit_params(self, fit_params):
+        accepted = [p for p in inspect.signature(self._fit).parameters if p not in ("X", "log")]
+        unknown = sorted(set(fit_params) - set(accepted))
+        if unknown:
+            takes = f"it takes {', '.join(accepted)}" if accepted else "it takes no fit parameters beyond X and y"
+            raise TypeError(f"{type(self).__name__}.fit got unexpected fit parameters {unknown}; {takes}.")
 
     def fit_predict(self, X, y=None, **fit_params):
         """Fit the model and return the cluster label of each training sample.
@@ -463,6 +472,22 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
     def _n_features_out(self):
         return self.n_components
 
+    def get_feature_names_out(self, input_features=None):
+        """Names of the embedding's columns: the class name in lower case and the column number.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Ignored beyond checking it against ``feature_names_in_``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str
+            ``["dec0", "dec1", ...]`` for a fitted ``DEC``.
+        """
+        check_is_fitted(self)  # the width may come from a parameter, which an unfitted model has too
+        return super().get_feature_names_out(input_features)
+
     # -- persistence: fitted on a GPU, loadable on a CPU-only machine --------------
     def __getstate__(self):
         # A copy: Python's object.__getstate__ returns the live __dict__, which must keep its GPU networks.
@@ -551,6 +576,11 @@ class AutoencoderClusterMixin:
         given = self.autoencoder
         if isinstance(given, BaseEstimator):
             if not hasattr(given, "autoencoder_"):
+                if hasattr(given, "labels_"):
+                    raise ValueError(
+                        f"autoencoder is a fitted {type(given).__name__}, which has no autoencoder_ to reuse; "
+                        "pass an estimator that has one (AEKMeans, DEC, ...) or an autoencoder module."
+                    )
                 raise ValueError(
                     "autoencoder is an estimator without a fitted autoencoder_; fit it first, "
                     "or pass its autoencoder_ module (which also survives sklearn.clone)."

@@ -245,7 +245,8 @@ def _write(path, array, header, fmt):
     import numpy as np
 
     if path.suffix.lower() == ".npy":
-        np.save(path, array)
+        with open(path, "wb") as f:  # a file object: np.save would add ".npy" to "labels.NPY"
+            np.save(f, array)
     else:
         np.savetxt(path, array, fmt=fmt, delimiter=",", header=header or "", comments="")
 

@@ -88,6 +88,14 @@ def _orthonormal(rng, n_features, dim):
     return q[:, :dim]
 
 
+def _check_subspace_dim(subspace_dim, width, what):
+    if subspace_dim > width:
+        raise ValueError(
+            f"subspace_dim={subspace_dim} is larger than {what}={width}: a subspace cannot have more "
+            "dimensions than the space it lies in."
+        )
+
+
 def make_subspaces(n_samples=300, n_subspaces=3, n_features=30, subspace_dim=3, noise=0.0, random_state=None):
     """Points on a union of random linear subspaces through the origin.
 
@@ -120,6 +128,7 @@ def make_subspaces(n_samples=300, n_subspaces=3, n_features=30, subspace_dim=3, 
     """
     from sklearn.utils import check_random_state
 
+    _check_subspace_dim(subspace_dim, n_features, "n_features")
     rng = check_random_state(random_state)
     y = np.arange(n_samples) % n_subspaces
     rng.shuffle(y)
@@ -166,7 +175,8 @@ def make_multimodal(
 
     rng = check_random_state(random_state)
     view_sizes = [int(v) for v in view_sizes]
-    noise = [float(noise)] * len(view_sizes) if np.isscalar(noise) else [float(v) for v in noise]
+    _check_subspace_dim(subspace_dim, min(view_sizes), "the smallest of view_sizes")
+    noise = [float(noise)] * len(view_sizes) if np.ndim(noise) == 0 else [float(v) for v in noise]
     if len(noise) != len(view_sizes):
         raise ValueError(f"noise has {len(noise)} entries, but view_sizes has {len(view_sizes)}.")
     y = np.arange(n_samples) % n_subspaces

@@ -55,7 +55,8 @@ def matched_confusion_matrix(labels_true, labels_pred):
     ``j``-th class by :func:`clustering_accuracy`'s one-to-one matching, so a
     good clustering has its counts on the diagonal, and the diagonal's sum
     over the total is the clustering accuracy. Clusters matched to no class
-    (more clusters than classes) come last.
+    (more clusters than classes) come last; a class matched to no cluster
+    (fewer clusters than classes) gets a column of zeros, an empty cluster.
 
     Parameters
     ----------
@@ -64,7 +65,7 @@ def matched_confusion_matrix(labels_true, labels_pred):
 
     Returns
     -------
-    counts : ndarray of shape (n_classes, n_clusters)
+    counts : ndarray of shape (n_classes, max(n_classes, n_clusters))
         ``counts[i, j]`` samples of the ``i``-th class (in sorted order) in
         the ``j``-th cluster (in matched order).
 
@@ -76,9 +77,12 @@ def matched_confusion_matrix(labels_true, labels_pred):
            [1, 2]])
     """
     counts = contingency_matrix(labels_true, labels_pred)
+    n_classes, n_clusters = counts.shape
     rows, cols = linear_sum_assignment(counts, maximize=True)
-    order = list(cols[np.argsort(rows)]) + [j for j in range(counts.shape[1]) if j not in set(cols)]
-    return counts[:, order]
+    matched = np.zeros((n_classes, max(n_classes, n_clusters)), dtype=counts.dtype)
+    matched[:, rows] = counts[:, cols]
+    matched[:, n_classes:] = counts[:, [j for j in range(n_clusters) if j not in set(cols)]]
+    return matched
 
 
 def clustering_report(labels_true, labels_pred):

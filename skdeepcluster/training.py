@@ -14,6 +14,7 @@ slices of it, never host-to-device copies.
 import contextvars
 import math
 import os
+import re
 import sys
 import warnings
 from contextlib import contextmanager
@@ -389,6 +390,14 @@ class AutoencoderNet(NeuralNet):
             raise
         except KeyboardInterrupt as exc:  # a callback stops training, skorch's way (EarlyStopping)
             raise _StopTraining() from exc
+        except KeyError as exc:  # skorch's "Key 'valid_loss' was not found in history."
+            key = re.search(r"'(valid_\w*)'", str(exc))
+            if self.train_split is None and key:
+                raise ValueError(
+                    f"pretrain_callbacks: a callback reads '{key[1]}', but pretraining holds out no validation "
+                    "data; monitor 'train_loss' instead, e.g. EarlyStopping(monitor='train_loss')."
+                ) from exc
+            raise
 
     def fit_loop(self, *args, **kwargs):
         # skorch's partial_fit swallows every KeyboardInterrupt: it is also how a callback

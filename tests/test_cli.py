@@ -119,7 +119,7 @@ def test_other_formats_methods_and_demo(files):
         parquet = False
     quiet = [*FAST, "--quiet"]
     lines = [
-        ["fit", "data.npy", "--n-clusters", "2", "--label-column", "3", "-o", "l.npy", "--embedding", "z.npy", *quiet],
+        ["fit", "data.npy", "--n-clusters", "2", "--label-column", "3", "-o", "l.NPY", "--embedding", "z.npy", *quiet],
         ["fit", "data.npz", "--n-clusters", "2", "--label-column", "y", "-o", "l.csv", *quiet],
         ["fit", "data.tsv", "--n-clusters", "2", "--label-column", "label", "--method", "DCN", "--param", "epochs=2",
          "--param", "hidden_dims=(16,)", "--param", "pretrain_epochs=3", "--quiet"],
@@ -133,7 +133,8 @@ def test_other_formats_methods_and_demo(files):
         assert result["code"] == 0, (argv, result["err"])
     for result in results[:3] + results[5:]:
         assert "ACC 1.0000" in result["out"], result
-    assert np.load(files / "l.npy").shape == (40,) and np.load(files / "z.npy").shape == (40, 10)
+    assert np.load(files / "l.NPY").shape == (40,) and np.load(files / "z.npy").shape == (40, 10)
+    assert not (files / "l.NPY.npy").exists()  # the name given, whatever its case
     import skdeepcluster
 
     listing = results[3]["out"]

@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from conftest import all_estimators, small
-from skdeepcluster import AEKMeans, DEC, IDEC
+from skdeepcluster import AEKMeans, DEC, DMSC, IDEC
 from skdeepcluster.base import resolve_device
 
 ESTIMATORS = all_estimators()
@@ -120,6 +120,9 @@ def test_reuse_errors(blobs):
     X, _ = blobs
     with pytest.raises(ValueError, match="fit it first"):
         small(DEC, n_clusters=3, autoencoder=AEKMeans()).fit(X)
+    fitted = small(DMSC, n_clusters=3, pretrain_epochs=1, max_iter=2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="a fitted DMSC, which has no autoencoder_ to reuse"):
+        small(DEC, n_clusters=3, autoencoder=fitted).fit(X)
     other = small(AEKMeans, n_clusters=3, pretrain_epochs=1).fit(X[:, :4])
     with pytest.raises(ValueError, match="expects 4 features"):
         small(DEC, n_clusters=3, autoencoder=other).fit(X)
@@ -153,7 +156,34 @@ def test_pipeline_and_pretrain_callbacks(blobs):
     assert len(pipe[-1].history_["pretrain"]["reconstruction"]) < 50
 
 
+def test_a_callback_reading_the_validation_loss_gets_a_clear_error(blobs):
+    from skorch.callbacks import EarlyStopping
+
+    with pytest.raises(ValueError, match="pretrain_callbacks: a callback reads 'valid_loss'.*monitor 'train_loss'"):
+        small(AEKMeans, n_clusters=3, pretrain_epochs=3, pretrain_callbacks=[EarlyStopping()]).fit(blobs[0])
+
+
+def test_an_unknown_fit_parameter_is_named(blobs):
+    with pytest.raises(TypeError, match=r"DEC.fit got unexpected fit parameters \['sample_weight'\]"):
+        small(DEC, n_clusters=3).fit(blobs[0], sample_weight=np.ones(90))
+
+
 def test_fewer_clusters_warns():
     X = np.repeat(np.array([[0.0, 0.0], [1.0, 1.0]], dtype=np.float32), 15, axis=0)  # two distinct points
     with pytest.warns(RuntimeWarning, match="found 2 non-empty clusters of the 3"):
         small(AEKMeans, n_clusters=3, pretrain_epochs=1, random_state=0).fit(X)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_every_inference_method_says_not_fitted_before_fit(cls):
+    from sklearn.exceptions import NotFittedError
+
+    X = np.random.default_rng(0).random((5, 4))
+    calls = {"predict": (X,), "transform": (X,), "predict_proba": (X,), "score": (X,), "score_samples": (X,),
+             "mixture_proba": (X,), "sample": (3,), "get_feature_names_out": ()}
+    model = cls(n_clusters=2)
+    found = [name for name in calls if hasattr(model, name)]  # available_if hides what the method lacks
+    assert {"transform", "get_feature_names_out"} <= set(found)
+    for name in found:
+        with pytest.raises(NotFittedError):
+            getattr(model, name)(*calls[name])

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skdeepcluster.datasets import load_mnist
+from skdeepcluster.datasets import load_mnist, make_multimodal, make_subspaces
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
@@ -46,3 +46,12 @@ def test_missing_folder_says_what_to_put_where(tmp_path):
 def test_real_mnist_test_subset():
     X, y = load_mnist(SHARED, subset="test")
     assert X.shape == (10000, 784) and np.bincount(y).size == 10
+
+
+def test_generated_subspaces_check_their_dimension():
+    with pytest.raises(ValueError, match="subspace_dim=3 is larger than n_features=2"):
+        make_subspaces(n_samples=30, n_features=2, subspace_dim=3)
+    with pytest.raises(ValueError, match="subspace_dim=3 is larger than the smallest of view_sizes=2"):
+        make_multimodal(view_sizes=(2, 5), subspace_dim=3)
+    views, _ = make_multimodal(n_samples=30, noise=np.array(0.1), random_state=0)  # a 0-d array is one level
+    assert [v.shape for v in views] == [(30, 30), (30, 20)]

@@ -44,6 +44,13 @@ def test_estimator_docstring_is_complete(cls):
         assert eval(match.group(1)) == signature[name].default, f"{cls.__name__}.{name}: the documented default is wrong"
 
 
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_every_fitted_attribute_is_documented(cls, fitted_tiny):
+    documented = {name.strip() for item in ClassDoc(cls)["Attributes"] for name in item.name.split(",")}
+    fitted = {name for name in vars(fitted_tiny(cls)) if name.endswith("_") and not name.startswith("_")}
+    assert not fitted - documented, f"{cls.__name__} does not document {sorted(fitted - documented)}"
+
+
 def test_shared_entries_fill_defaults_and_reject_typos():
     class Example:
         """Example.

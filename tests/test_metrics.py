@@ -5,7 +5,7 @@ import pytest
 from sklearn.model_selection import GridSearchCV
 
 from skdeepcluster import AEKMeans
-from skdeepcluster.metrics import SCORERS, clustering_accuracy, clustering_report, get_scorer
+from skdeepcluster.metrics import SCORERS, clustering_accuracy, clustering_report, get_scorer, matched_confusion_matrix
 
 
 def _brute_force(y, c):
@@ -25,6 +25,19 @@ def test_accuracy_matches_brute_force(n_clusters):
     y = rng.integers(0, 3, 40)
     c = rng.integers(0, n_clusters, 40)
     assert clustering_accuracy(y, c) == pytest.approx(_brute_force(y, c))
+
+
+@pytest.mark.parametrize("n_clusters", [1, 2, 3, 5])
+def test_matched_confusion_matrix_diagonal_is_the_accuracy(n_clusters):
+    # fewer, as many and more clusters than the 3 classes
+    rng = np.random.default_rng(n_clusters)
+    y = rng.integers(0, 3, 60)
+    c = rng.integers(0, n_clusters, 60) * 7 + 2  # arbitrary cluster numbers
+    counts = matched_confusion_matrix(y, c)
+    assert counts.shape == (3, max(3, n_clusters))
+    assert counts.sum() == 60 and np.array_equal(counts.sum(1), np.bincount(y))
+    assert np.trace(counts) / 60 == pytest.approx(clustering_accuracy(y, c))
+    assert sorted(counts.sum(0)[counts.sum(0) > 0]) == sorted(np.unique(c, return_counts=True)[1])
 
 
 def test_accuracy_is_permutation_invariant_and_bounded():

@@ -951,5 +951,6 @@ class DHVC(_GenerativeBase):
         proba : ndarray of shape (n_samples, n_clusters)
             Rows sum to one.
         """
+        check_is_fitted(self)
         net = self._network
         return self._infer(lambda x: vmf_mixture_log_posterior(net.encode(x)[0], *net.mixture())[0].exp(), X)

@@ -207,8 +207,8 @@ class _GraphClusterBase(AutoencoderClusterMixin, BaseDeepCluster):
         encoder = getattr(autoencoder, "encoder", None)
         if not isinstance(encoder, nn.Sequential) or not any(isinstance(m, nn.Linear) for m in encoder):
             raise ValueError(
-                f"{type(self).__name__} needs a fully connected autoencoder (MLPAutoencoder): its GCN branch "
-                "mirrors the encoder layer by layer."
+                f"{type(self).__name__} needs a fully connected autoencoder (MLPAutoencoder), not a "
+                f"{type(autoencoder).__name__}: its GCN branch mirrors the encoder layer by layer."
             )
 
     def _fit(self, X, log, adjacency=None):

@@ -349,6 +349,7 @@ class DSCNet(AutoencoderClusterMixin, _SelfExpressiveClustering):
         + _COMMON_ATTRS
         + """    autoencoder_ : torch.nn.Module
         The same module as ``network_``.
+    {pretrain_history_}
 
     See Also
     --------
