@@ -290,13 +290,18 @@ class IDEC(_DECBase):
     embedding, so IDEC preserves local structure by minimising
 
     .. math:: L = L_r + \\gamma L_c, \\quad
-              L_r = \\frac{1}{n}\\sum_i \\|x_i - g(z_i)\\|_2^2, \\quad
-              L_c = KL(P \\| Q) = \\sum_i \\sum_j p_{ij} \\log \\frac{p_{ij}}{q_{ij}},
+              L_r = \\frac{1}{n d}\\sum_i \\|x_i - g(z_i)\\|_2^2, \\quad
+              L_c = KL(P \\| Q) = \\frac{1}{n}\\sum_i \\sum_j p_{ij} \\log \\frac{p_{ij}}{q_{ij}},
 
-    with DEC's Student-t soft assignment :math:`q_{ij}` and target
-    distribution :math:`p_{ij}` (see :class:`DEC`), ``gamma = clustering_weight``
-    (0.1 in the paper), SGD with lr 0.1 and momentum 0.99, and P refreshed every
+    over a mini-batch of :math:`n` samples of :math:`d` features, with DEC's
+    Student-t soft assignment :math:`q_{ij}` and target distribution
+    :math:`p_{ij}` (see :class:`DEC`), ``gamma = clustering_weight`` (0.1 in
+    the paper), SGD with lr 0.1 and momentum 0.99, and P refreshed every
     ``update_interval`` iterations until fewer than ``tol`` of the labels change.
+    The two terms are averaged as in the authors' Keras code (its ``mse`` loss
+    over samples and features, its ``kld`` over samples, weights
+    :math:`[\\gamma, 1]`); the paper writes both as sums over the samples, where
+    the same :math:`\\gamma` would weigh the reconstruction :math:`d` times more.
 """
         + _PARAMETERS_HEAD
         + """    clustering_weight : float, default=0.1

@@ -318,7 +318,12 @@ _COMMON_PARAMS = """
     kernel : {"heat", "cosine"}, default="heat"
         Similarity of the kNN graph: "heat" for dense features (its top-k are
         the Euclidean nearest neighbours), "cosine" on binarised features for
-        sparse/text data. Edges get weight 1, as in SDCN's code.
+        sparse/text data. Edges get weight 1, as in SDCN's code. The cosine
+        ranks neighbours by shared words over :math:`\\sqrt{|b_j|}`; SDCN's
+        paper writes the dot product :math:`x_j^\\top x_i` and its code's
+        ``ncos`` divides by :math:`|b_j|` (:math:`|b_j|`: words of
+        document :math:`j`), so documents of unequal lengths can get other
+        neighbours.
     normalization : {"symmetric", "row"}, default="symmetric"
         "symmetric" is the papers' :math:`\\tilde D^{-1/2}(A+I)\\tilde D^{-1/2}`,
         "row" the released code's :math:`\\tilde D^{-1}(A+I)`.
@@ -422,7 +427,11 @@ class SDCN(_GraphClusterBase):
     The KL terms use log-space Student-t and an epsilon inside the log (the
     code's ``log`` of a softmax can give ``-inf``). P is computed from the
     same forward pass as the step (the code runs a second forward pass with
-    the same weights, which gives the same P).
+    the same weights, which gives the same P). The reconstruction term is the
+    code's mean over samples and features (``F.mse_loss``), where the paper
+    writes :math:`\\frac{1}{2N}\\|X - \\hat X\\|_F^2`: against the same
+    :math:`\\alpha, \\beta` the code's reconstruction weighs :math:`d/2`
+    times less than the paper's.
 """
         + _OUT_OF_SAMPLE
         + """

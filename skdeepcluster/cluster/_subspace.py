@@ -362,7 +362,13 @@ class DSCNet(AutoencoderClusterMixin, _SelfExpressiveClustering):
         + """
     Deviations: the diagonal of :math:`C` is zeroed for both norms (the
     released L2 code does not zero it, the paper's L1 model does); without
-    ``image_shape`` the autoencoder is fully connected; the defaults of the
+    ``image_shape`` the autoencoder is fully connected; with it, the library's
+    convolutional autoencoder (DCEC's: 32, 64 and 128 channels, then a linear
+    layer to an ``n_components``-wide code), where the paper self-expresses
+    the flattened feature map of a few narrow stride-2 convolutions with no
+    linear layer (COIL20: one of 15 channels, a 3840-wide code), so that
+    :math:`K` subspaces of dimension :math:`d` fit in the code only while
+    :math:`dK` stays below ``n_components``; the defaults of the
     post-processing (:math:`\\rho = 0.2, d = 3, \\alpha = 1`: the paper's ORL
     setting, as is ``max_iter=700``) and :math:`\\lambda_2` were chosen for
     features in [0, 1]; the authors tuned them per data set (COIL20: 0.04, 12,
