@@ -596,7 +596,7 @@ class AutoencoderClusterMixin:
             self.pretrain_history_ = None
             return wrap(module) if wrap is not None else module
         width = self.n_components if n_components is None else n_components
-        module = build_autoencoder(X.shape[1], tuple(self.hidden_dims), width, image_shape).to(X.device)
+        module = self._build_autoencoder(X.shape[1], width, image_shape).to(X.device)
         if layerwise_epochs:
             pretrain_layerwise(module, X, epochs=layerwise_epochs, batch_size=self.batch_size, lr=self.pretrain_lr,
                                log=log)
@@ -615,6 +615,10 @@ class AutoencoderClusterMixin:
         )
         self.pretrain_history_ = net.history
         return net.module_
+
+    def _build_autoencoder(self, n_features, n_components, image_shape):
+        """The autoencoder to pretrain: the library's default for rows or images."""
+        return build_autoencoder(n_features, tuple(self.hidden_dims), n_components, image_shape)
 
     def _n_embedding(self):
         return getattr(self.autoencoder_, "n_components", self.n_components)

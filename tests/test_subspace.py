@@ -192,3 +192,14 @@ def test_dmsc_image_modalities_use_convolutions():
 @parametrize_with_checks([DMSC(view_sizes=[1, -1], **{**TINY, "max_iter": 20, "pretrain_epochs": 10})])
 def test_dmsc_with_view_sizes_passes_sklearn_checks(estimator, check):
     check(estimator)
+
+
+def test_dscnet_on_images_self_expresses_the_papers_feature_map():
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 64), dtype=np.float32)
+    model = DSCNet(n_clusters=2, image_shape=(1, 8, 8), pretrain_epochs=2, max_iter=3, device="cpu", random_state=0).fit(X)
+    assert type(model.autoencoder_).__name__ == "FeatureMapAutoencoder"
+    assert model.transform(X).shape == (30, 15 * 4 * 4)  # one 3x3 stride-2 layer of 15 channels
+    wide = DSCNet(n_clusters=2, image_shape=(1, 8, 8), channels=(4, 6), kernel_sizes=(3, 3), pretrain_epochs=2,
+                  max_iter=3, device="cpu", random_state=0).fit(X)
+    assert wide.transform(X).shape == (30, 6 * 2 * 2) and wide.predict(X[:5]).shape == (5,)

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from skdeepcluster.nn import ConvAutoencoder, MLPAutoencoder
+from skdeepcluster.nn import ConvAutoencoder, FeatureMapAutoencoder, MLPAutoencoder
 import pytest
 
 from skdeepcluster.training import (
@@ -50,6 +50,24 @@ def test_conv_autoencoder_shapes():
     # DCEC's 'valid' last convolution on MNIST (7 x 7 -> 3 x 3); padded where the image is too small for it
     assert ConvAutoencoder((1, 28, 28))._code_shape == (128, 3, 3)
     assert ConvAutoencoder((1, 8, 8))._code_shape == (128, 1, 1)
+
+
+def test_feature_map_autoencoder_codes_are_its_last_map():
+    # DSC-Net's COIL20 network: one 3x3 stride-2 layer of 15 channels, a 16 x 16 x 15 code for 32 x 32 images
+    assert FeatureMapAutoencoder((1, 32, 32)).n_components == 3840
+    for shape, channels, kernels in [((1, 28, 28), (5, 3, 3), (5, 3, 3)), ((2, 7, 5), (4,), (3,)), ((1, 1, 1), (3,), (5,))]:
+        ae = FeatureMapAutoencoder(shape, channels, kernels)
+        x = torch.rand(4, int(np.prod(shape)))
+        z, x_hat = ae(x)
+        side = [-(-n // 2 ** len(channels)) for n in shape[1:]]  # 'same' padding: ceil(n / 2) per layer
+        assert z.shape == (4, channels[-1] * side[0] * side[1]) == (4, ae.n_components)
+        assert x_hat.shape == x.shape and (x_hat >= 0).all()  # ReLU on the output too, as the authors' code
+        maps = ae.encoder(x.reshape(-1, *shape))
+        torch.testing.assert_close(z, maps.flatten(1))  # no linear layer: the code is the map itself
+    with pytest.raises(ValueError, match="one entry per convolution"):
+        FeatureMapAutoencoder((1, 8, 8), (15, 5), (3,))
+    with pytest.raises(ValueError, match="odd"):
+        FeatureMapAutoencoder((1, 8, 8), (15,), (4,))
 
 
 def test_denoising_pair_is_a_layer_and_its_mirror():

@@ -18,7 +18,7 @@ from sklearn.preprocessing import normalize
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..base import AutoencoderClusterMixin, BaseDeepCluster
-from ..nn import SelfExpressive
+from ..nn import FeatureMapAutoencoder, SelfExpressive
 from ..nn.multimodal import FUSION_FUNCTIONS, FUSIONS, MultimodalAutoencoder
 from ..training import LossAccumulator, TrainStep, minibatches, pretrain_autoencoder
 
@@ -339,7 +339,23 @@ class DSCNet(AutoencoderClusterMixin, _SelfExpressiveClustering):
 
     Parameters
     ----------
-    {n_clusters, hidden_dims, n_components, image_shape, autoencoder, pretrain_callbacks}
+    {n_clusters, hidden_dims}
+    n_components : int, default=32
+        Width of the code :math:`z = f(x)` of the fully connected
+        autoencoder. Ignored when ``image_shape`` is given, where the code is
+        the last feature map.
+    image_shape : tuple of int or None, default=None
+        ``(channels, height, width)`` of each row; when given, the
+        autoencoder is the paper's convolutional one
+        (:class:`~skdeepcluster.nn.FeatureMapAutoencoder`), whose code is its
+        last feature map, flattened.
+    channels : tuple of int, default=(15,)
+        Output channels of each stride-2 convolution of that autoencoder
+        (the paper's COIL20 network: one layer of 15; its ORL network has
+        three).
+    kernel_sizes : tuple of int, default=(3,)
+        Kernel size of each of those convolutions (odd).
+    {autoencoder, pretrain_callbacks}
 """
         + _COMMON_PARAMS
         + """
@@ -362,13 +378,8 @@ class DSCNet(AutoencoderClusterMixin, _SelfExpressiveClustering):
         + """
     Deviations: the diagonal of :math:`C` is zeroed for both norms (the
     released L2 code does not zero it, the paper's L1 model does); without
-    ``image_shape`` the autoencoder is fully connected; with it, the library's
-    convolutional autoencoder (DCEC's: 32, 64 and 128 channels, then a linear
-    layer to an ``n_components``-wide code), where the paper self-expresses
-    the flattened feature map of a few narrow stride-2 convolutions with no
-    linear layer (COIL20: one of 15 channels, a 3840-wide code), so that
-    :math:`K` subspaces of dimension :math:`d` fit in the code only while
-    :math:`dK` stays below ``n_components``; the defaults of the
+    ``image_shape`` the autoencoder is fully connected (with it, the paper's
+    convolutional network, COIL20's by default); the defaults of the
     post-processing (:math:`\\rho = 0.2, d = 3, \\alpha = 1`: the paper's ORL
     setting, as is ``max_iter=700``) and :math:`\\lambda_2` were chosen for
     features in [0, 1]; the authors tuned them per data set (COIL20: 0.04, 12,
@@ -398,6 +409,8 @@ class DSCNet(AutoencoderClusterMixin, _SelfExpressiveClustering):
         **BaseDeepCluster._parameter_constraints,
         **AutoencoderClusterMixin._autoencoder_constraints,
         **_SelfExpressiveClustering._subspace_constraints,
+        "channels": [tuple, list],
+        "kernel_sizes": [tuple, list],
     }
 
     def __init__(
@@ -407,6 +420,8 @@ class DSCNet(AutoencoderClusterMixin, _SelfExpressiveClustering):
         hidden_dims=(128,),
         n_components=32,
         image_shape=None,
+        channels=(15,),
+        kernel_sizes=(3,),
         regularization="l2",
         coefficient_weight=1.0,
         self_expression_weight=2.0,
@@ -433,6 +448,8 @@ class DSCNet(AutoencoderClusterMixin, _SelfExpressiveClustering):
         self.hidden_dims = hidden_dims
         self.n_components = n_components
         self.image_shape = image_shape
+        self.channels = channels
+        self.kernel_sizes = kernel_sizes
         self.regularization = regularization
         self.coefficient_weight = coefficient_weight
         self.self_expression_weight = self_expression_weight
@@ -457,6 +474,11 @@ class DSCNet(AutoencoderClusterMixin, _SelfExpressiveClustering):
 
     def _view_weights(self):
         return [1.0], [1.0]
+
+    def _build_autoencoder(self, n_features, n_components, image_shape):
+        if image_shape is None:
+            return super()._build_autoencoder(n_features, n_components, image_shape)
+        return FeatureMapAutoencoder(image_shape, self.channels, self.kernel_sizes)
 
     def _fit(self, X, log):
         # Check before pretraining: a doomed fit should fail at once.
@@ -571,8 +593,13 @@ class DMSC(_SelfExpressiveClustering):
 """
         + _COMMON_NOTES
         + """
-    Deviations: the authors' code releases affinity fusion only (with
-    convolutional encoders); the spatial fusions here follow the paper's
+    Deviations: image modalities get the library's convolutional
+    autoencoder (DCEC's: 32, 64 and 128 channels, then a linear layer to an
+    ``n_components``-wide code), not the paper's narrow convolutions whose
+    last feature map is the code (:class:`DSCNet`'s ``image_shape`` network),
+    so that :math:`K` subspaces of dimension :math:`d` fit in a code only while
+    :math:`dK` stays below ``n_components``. The authors' code releases
+    affinity fusion only (with convolutional encoders); the spatial fusions here follow the paper's
     description with fully connected stems for ``"intermediate"`` and a linear
     adapter in front of each decoder when the fused code is wider than
     ``n_components`` (``concat``). Pretraining reconstructs every modality

@@ -1,6 +1,6 @@
 """Torch modules only: no scikit-learn here."""
 
-from .autoencoder import ConvAutoencoder, MLPAutoencoder, build_autoencoder, glorot_init, mlp
+from .autoencoder import ConvAutoencoder, FeatureMapAutoencoder, MLPAutoencoder, build_autoencoder, glorot_init, mlp
 from .self_expressive import SelfExpressive
 from .mutual_info import (
     GlobalDiscriminator,
@@ -16,6 +16,7 @@ from .gcn import CrossAttentionFusion, GraphConvolution, head_width
 __all__ = [
     "ConvAutoencoder",
     "CrossAttentionFusion",
+    "FeatureMapAutoencoder",
     "GlobalDiscriminator",
     "GraphConvolution",
     "LocalDiscriminator",

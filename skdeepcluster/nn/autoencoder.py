@@ -145,6 +145,70 @@ class ConvAutoencoder(nn.Module):
         return z, self.decode(z)
 
 
+class FeatureMapAutoencoder(nn.Module):
+    """Convolutional autoencoder whose code is its last feature map, that of DSC-Net (Ji et al., 2017).
+
+    Stride-2 convolutions with 'same' padding and ReLU, mirrored by stride-2
+    transposed convolutions with ReLU (the last one too), as in the authors'
+    code. There is no linear layer: the code is the last feature map,
+    flattened, so an :math:`H \\times W` image gives
+    ``channels[-1] * ceil(H / 2^L) * ceil(W / 2^L)`` values for :math:`L`
+    layers. The defaults are the paper's COIL20 network, one 3x3 layer of 15
+    channels (3840 values for its 32 x 32 images).
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(channels, height, width)`` of one row.
+    channels : sequence of int
+        Output channels of each convolution.
+    kernel_sizes : sequence of int
+        Kernel size of each convolution (odd).
+    """
+
+    def __init__(self, image_shape, channels=(15,), kernel_sizes=(3,)):
+        super().__init__()
+        channels, kernel_sizes = tuple(int(c) for c in channels), tuple(int(k) for k in kernel_sizes)
+        if not channels or len(channels) != len(kernel_sizes):
+            raise ValueError(
+                f"channels and kernel_sizes need one entry per convolution, got {channels} and {kernel_sizes}."
+            )
+        if any(k % 2 == 0 for k in kernel_sizes):
+            raise ValueError(f"kernel_sizes must be odd ('same' padding), got {kernel_sizes}.")
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.n_features = math.prod(self.image_shape)
+        widths, sizes = [self.image_shape[0], *channels], [self.image_shape[1:]]
+        encoder = []
+        for k, a, b in zip(kernel_sizes, widths[:-1], widths[1:]):
+            encoder += [nn.Conv2d(a, b, k, stride=2, padding=k // 2), nn.ReLU()]
+            sizes.append(tuple(_conv_out(n, k, 2, k // 2) for n in sizes[-1]))
+        self.encoder = nn.Sequential(*encoder)
+        self.decoder = nn.ModuleList(
+            nn.ConvTranspose2d(b, a, k, stride=2, padding=k // 2)
+            for k, a, b in reversed(list(zip(kernel_sizes, widths[:-1], widths[1:])))
+        )
+        self._sizes = sizes
+        self._code_shape = (channels[-1], *sizes[-1])
+        self.n_components = math.prod(self._code_shape)
+        glorot_init(self)
+
+    def encode(self, x):
+        """``(batch, C*H*W) -> (batch, n_components)``: the last feature map, flattened."""
+        return self.encoder(x.reshape(-1, *self.image_shape)).flatten(1)
+
+    def decode(self, z):
+        """``(batch, n_components) -> (batch, C*H*W)``."""
+        h = z.reshape(-1, *self._code_shape)
+        for layer, size in zip(self.decoder, self._sizes[-2::-1]):
+            h = torch.relu(layer(h, output_size=size))
+        return h.reshape(h.shape[0], -1)
+
+    def forward(self, x):
+        """Return the embedding and the reconstruction of ``x``."""
+        z = self.encode(x)
+        return z, self.decode(z)
+
+
 def build_autoencoder(n_features, hidden_dims, n_components, image_shape=None):
     """The library's default autoencoder for rows of width ``n_features``.
 
