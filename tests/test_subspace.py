@@ -179,14 +179,22 @@ def test_dmsc_input_errors():
         model.predict([views[1], views[0]])
 
 
-def test_dmsc_image_modalities_use_convolutions():
+@pytest.mark.parametrize("fusion, how", [("affinity", "sum"), ("early", "concat"), ("early", "sum"),
+                                         ("late", "sum"), ("late", "concat"), ("intermediate", "max")])
+def test_dmsc_image_modalities_self_express_the_papers_feature_maps(fusion, how):
     rng = np.random.default_rng(0)
     X = rng.random((24, 2 * 144), dtype=np.float32)
-    for fusion in ("affinity", "early"):
-        model = DMSC(n_clusters=2, view_sizes=[144, 144], image_shape=(1, 12, 12), fusion=fusion,
-                     fusion_function="concat", **{**TINY, "n_components": 3}).fit(X)
-        assert "ConvAutoencoder" in {type(m).__name__ for m in model.network_.modules()}
-        assert model.labels_.shape == (24,)
+    model = DMSC(n_clusters=2, view_sizes=[144, 144], image_shape=(1, 12, 12), fusion=fusion, fusion_function=how,
+                 **{**TINY, "n_components": 3}).fit(X)
+    branches = model.network_.branches
+    assert all(type(b).__name__ == "FeatureMapAutoencoder" for b in branches)
+    map_width = 30 * 3 * 3  # the authors' code: strides 2, 1, 2 take 12 x 12 to 3 x 3, 30 channels
+    assert [b.n_components for b in branches] == [map_width, map_width]
+    code = {"affinity": 2 * map_width, "early": map_width, "late": map_width * (2 if how == "concat" else 1),
+            "intermediate": 3}[fusion]
+    assert model.transform(X).shape == (24, code) and model.labels_.shape == (24,)
+    # a fused code of another width reaches each decoder through an adapter to that modality's code
+    assert (model.network_.adapters is not None) == (code != map_width and fusion != "affinity")
 
 
 @parametrize_with_checks([DMSC(view_sizes=[1, -1], **{**TINY, "max_iter": 20, "pretrain_epochs": 10})])

@@ -55,6 +55,9 @@ def test_conv_autoencoder_shapes():
 def test_feature_map_autoencoder_codes_are_its_last_map():
     # DSC-Net's COIL20 network: one 3x3 stride-2 layer of 15 channels, a 16 x 16 x 15 code for 32 x 32 images
     assert FeatureMapAutoencoder((1, 32, 32)).n_components == 3840
+    # DMSC's code: strides 2, 1, 2 take its 32 x 32 images to an 8 x 8 map of 30 channels
+    dmsc = FeatureMapAutoencoder((1, 32, 32), (10, 20, 30), (5, 3, 3), (2, 1, 2))
+    assert dmsc.n_components == 30 * 8 * 8 and dmsc(torch.rand(2, 1024))[1].shape == (2, 1024)
     for shape, channels, kernels in [((1, 28, 28), (5, 3, 3), (5, 3, 3)), ((2, 7, 5), (4,), (3,)), ((1, 1, 1), (3,), (5,))]:
         ae = FeatureMapAutoencoder(shape, channels, kernels)
         x = torch.rand(4, int(np.prod(shape)))

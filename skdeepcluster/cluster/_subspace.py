@@ -568,10 +568,19 @@ class DMSC(_SelfExpressiveClustering):
     hidden_dims : sequence of int, default=(128,)
         Hidden widths of each modality's fully connected encoder.
     n_components : int, default=32
-        Width of each modality's code.
+        Width of the code of each fully connected encoder.
     image_shape : tuple, sequence of (tuple or None), or None, default=None
         ``(channels, height, width)`` of every modality, or one entry per
-        modality; image modalities get the convolutional autoencoder.
+        modality; image modalities get the paper's convolutional autoencoder
+        (:class:`~skdeepcluster.nn.FeatureMapAutoencoder`, no linear layer:
+        the code is its last feature map).
+    channels : tuple of int, default=(10, 20, 30)
+        Output channels of each convolution of an image modality's encoder
+        (the authors' code).
+    kernel_sizes : tuple of int, default=(5, 3, 3)
+        Their kernel sizes (odd).
+    strides : tuple of int, default=(2, 1, 2)
+        Their strides.
 """
         + _COMMON_PARAMS
         + """
@@ -593,13 +602,9 @@ class DMSC(_SelfExpressiveClustering):
 """
         + _COMMON_NOTES
         + """
-    Deviations: image modalities get the library's convolutional
-    autoencoder (DCEC's: 32, 64 and 128 channels, then a linear layer to an
-    ``n_components``-wide code), not the paper's narrow convolutions whose
-    last feature map is the code (:class:`DSCNet`'s ``image_shape`` network),
-    so that :math:`K` subspaces of dimension :math:`d` fit in a code only while
-    :math:`dK` stays below ``n_components``. The authors' code releases
-    affinity fusion only (with convolutional encoders); the spatial fusions here follow the paper's
+    Deviations: the authors' code releases affinity fusion only (with
+    convolutional encoders, whose network ``image_shape`` gives each image
+    modality); the spatial fusions here follow the paper's
     description with fully connected stems for ``"intermediate"`` and a linear
     adapter in front of each decoder when the fused code is wider than
     ``n_components`` (``concat``). Pretraining reconstructs every modality
@@ -641,6 +646,9 @@ class DMSC(_SelfExpressiveClustering):
         "hidden_dims": [tuple, list],
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "image_shape": [tuple, list, None],
+        "channels": [tuple, list],
+        "kernel_sizes": [tuple, list],
+        "strides": [tuple, list],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
         "pretrain_lr": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -658,6 +666,9 @@ class DMSC(_SelfExpressiveClustering):
         hidden_dims=(128,),
         n_components=32,
         image_shape=None,
+        channels=(10, 20, 30),
+        kernel_sizes=(5, 3, 3),
+        strides=(2, 1, 2),
         regularization="l2",
         coefficient_weight=1.0,
         self_expression_weight=2.0,
@@ -687,6 +698,9 @@ class DMSC(_SelfExpressiveClustering):
         self.hidden_dims = hidden_dims
         self.n_components = n_components
         self.image_shape = image_shape
+        self.channels = channels
+        self.kernel_sizes = kernel_sizes
+        self.strides = strides
         self.regularization = regularization
         self.coefficient_weight = coefficient_weight
         self.self_expression_weight = self_expression_weight
@@ -823,8 +837,10 @@ class DMSC(_SelfExpressiveClustering):
         self._check_memory(n)
         self.view_sizes_ = sizes
         self.coefficient_shared_ = True
+        conv = {"channels": self.channels, "kernel_sizes": self.kernel_sizes, "strides": self.strides}
         self.network_ = MultimodalAutoencoder(
-            sizes, self.hidden_dims, self.n_components, self._image_shapes(sizes), self.fusion, self.fusion_function
+            sizes, self.hidden_dims, self.n_components, self._image_shapes(sizes), self.fusion, self.fusion_function,
+            conv,
         ).to(X.device)
         self._pretrain(X, log)
         self._fit_subspace(X, log)

@@ -148,13 +148,14 @@ class ConvAutoencoder(nn.Module):
 class FeatureMapAutoencoder(nn.Module):
     """Convolutional autoencoder whose code is its last feature map, that of DSC-Net (Ji et al., 2017).
 
-    Stride-2 convolutions with 'same' padding and ReLU, mirrored by stride-2
-    transposed convolutions with ReLU (the last one too), as in the authors'
-    code. There is no linear layer: the code is the last feature map,
-    flattened, so an :math:`H \\times W` image gives
+    Convolutions with 'same' padding and ReLU, stride 2 unless ``strides``
+    says otherwise, mirrored by transposed convolutions with ReLU (the last
+    one too), as in the authors' code. There is no linear layer: the code is
+    the last feature map, flattened, so an :math:`H \\times W` image gives
     ``channels[-1] * ceil(H / 2^L) * ceil(W / 2^L)`` values for :math:`L`
-    layers. The defaults are the paper's COIL20 network, one 3x3 layer of 15
-    channels (3840 values for its 32 x 32 images).
+    stride-2 layers. The defaults are DSC-Net's COIL20 network, one 3x3 layer
+    of 15 channels (3840 values for its 32 x 32 images); DMSC's code has
+    ``channels=(10, 20, 30)``, ``kernel_sizes=(5, 3, 3)``, ``strides=(2, 1, 2)``.
 
     Parameters
     ----------
@@ -164,28 +165,34 @@ class FeatureMapAutoencoder(nn.Module):
         Output channels of each convolution.
     kernel_sizes : sequence of int
         Kernel size of each convolution (odd).
+    strides : sequence of int or None
+        Stride of each convolution; None: 2 for all.
     """
 
-    def __init__(self, image_shape, channels=(15,), kernel_sizes=(3,)):
+    def __init__(self, image_shape, channels=(15,), kernel_sizes=(3,), strides=None):
         super().__init__()
         channels, kernel_sizes = tuple(int(c) for c in channels), tuple(int(k) for k in kernel_sizes)
-        if not channels or len(channels) != len(kernel_sizes):
+        strides = (2,) * len(channels) if strides is None else tuple(int(t) for t in strides)
+        if not channels or not len(channels) == len(kernel_sizes) == len(strides):
             raise ValueError(
-                f"channels and kernel_sizes need one entry per convolution, got {channels} and {kernel_sizes}."
+                f"channels, kernel_sizes and strides need one entry per convolution, got {channels}, "
+                f"{kernel_sizes} and {strides}."
             )
+        if any(t < 1 for t in strides):
+            raise ValueError(f"strides must be positive, got {strides}.")
         if any(k % 2 == 0 for k in kernel_sizes):
             raise ValueError(f"kernel_sizes must be odd ('same' padding), got {kernel_sizes}.")
         self.image_shape = tuple(int(s) for s in image_shape)
         self.n_features = math.prod(self.image_shape)
         widths, sizes = [self.image_shape[0], *channels], [self.image_shape[1:]]
         encoder = []
-        for k, a, b in zip(kernel_sizes, widths[:-1], widths[1:]):
-            encoder += [nn.Conv2d(a, b, k, stride=2, padding=k // 2), nn.ReLU()]
-            sizes.append(tuple(_conv_out(n, k, 2, k // 2) for n in sizes[-1]))
+        layers = list(zip(kernel_sizes, strides, widths[:-1], widths[1:]))
+        for k, t, a, b in layers:
+            encoder += [nn.Conv2d(a, b, k, stride=t, padding=k // 2), nn.ReLU()]
+            sizes.append(tuple(_conv_out(n, k, t, k // 2) for n in sizes[-1]))
         self.encoder = nn.Sequential(*encoder)
         self.decoder = nn.ModuleList(
-            nn.ConvTranspose2d(b, a, k, stride=2, padding=k // 2)
-            for k, a, b in reversed(list(zip(kernel_sizes, widths[:-1], widths[1:])))
+            nn.ConvTranspose2d(b, a, k, stride=t, padding=k // 2) for k, t, a, b in reversed(layers)
         )
         self._sizes = sizes
         self._code_shape = (channels[-1], *sizes[-1])

@@ -7,7 +7,7 @@ Rows are flat: the modalities are consecutive column blocks of ``x`` of widths
 import torch
 from torch import nn
 
-from .autoencoder import build_autoencoder, glorot_init, mlp
+from .autoencoder import FeatureMapAutoencoder, build_autoencoder, glorot_init, mlp
 
 __all__ = ["MultimodalAutoencoder", "FUSIONS", "FUSION_FUNCTIONS"]
 
@@ -37,7 +37,7 @@ class MultimodalAutoencoder(nn.Module):
 
     In every mode each modality has its own decoder. With spatial fusion the
     decoders read the (self-expressed) fused code, through a linear adapter
-    when its width is not ``n_components``.
+    when its width is not that of the modality's own code.
 
     Parameters
     ----------
@@ -52,9 +52,16 @@ class MultimodalAutoencoder(nn.Module):
         an image modality gets the convolutional autoencoder.
     fusion : {"early", "intermediate", "late", "affinity"}
     fusion_function : {"sum", "max", "concat"}
+    conv : dict or None
+        Keyword arguments of :class:`~skdeepcluster.nn.FeatureMapAutoencoder`
+        for the image modalities (and the early fusion's joint encoder), whose
+        codes are then feature maps; None: the library's convolutional
+        autoencoder with an ``n_components``-wide code.
     """
 
-    def __init__(self, view_sizes, hidden_dims, n_components, image_shapes, fusion="affinity", fusion_function="sum"):
+    def __init__(
+        self, view_sizes, hidden_dims, n_components, image_shapes, fusion="affinity", fusion_function="sum", conv=None
+    ):
         super().__init__()
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}.")
@@ -67,10 +74,14 @@ class MultimodalAutoencoder(nn.Module):
         hidden_dims = tuple(hidden_dims)
         n_views = len(self.view_sizes)
         shapes = list(image_shapes)
+        def autoencoder(d, s):
+            if s is not None and conv is not None:
+                return FeatureMapAutoencoder(s, **conv)
+            return build_autoencoder(d, hidden_dims, n_components, s)
+
         # Each modality's own autoencoder; its decoder is used in every mode.
-        self.branches = nn.ModuleList(
-            build_autoencoder(d, hidden_dims, n_components, s) for d, s in zip(self.view_sizes, shapes)
-        )
+        self.branches = nn.ModuleList(autoencoder(d, s) for d, s in zip(self.view_sizes, shapes))
+        widths = [b.n_components for b in self.branches]
         same_width = len(set(self.view_sizes)) == 1
         if fusion == "early":
             if fusion_function != "concat" and not same_width:
@@ -79,8 +90,8 @@ class MultimodalAutoencoder(nn.Module):
                     f"got view_sizes={self.view_sizes}; use fusion_function='concat' or another fusion."
                 )
             width = self.n_features if fusion_function == "concat" else self.view_sizes[0]
-            self.joint = build_autoencoder(width, hidden_dims, n_components, self._fused_image_shape(shapes))
-            self.code_width = n_components
+            self.joint = autoencoder(width, self._fused_image_shape(shapes))
+            self.code_width = self.joint.n_components
         elif fusion == "intermediate":
             if not hidden_dims:
                 raise ValueError("fusion='intermediate' needs at least one hidden layer (hidden_dims is empty).")
@@ -92,13 +103,18 @@ class MultimodalAutoencoder(nn.Module):
             glorot_init(self.trunk)
             self.code_width = n_components
         elif fusion == "late":
-            self.code_width = n_components * n_views if fusion_function == "concat" else n_components
+            if fusion_function != "concat" and len(set(widths)) != 1:
+                raise ValueError(
+                    f"fusion='late' with fusion_function={fusion_function!r} needs codes of one width, got "
+                    f"{widths}; use fusion_function='concat' or another fusion."
+                )
+            self.code_width = sum(widths) if fusion_function == "concat" else widths[0]
         else:
-            self.code_width = n_components * n_views
+            self.code_width = sum(widths)
         self.n_components = self.code_width  # width of encode(), the estimators' transform
         spatial = fusion != "affinity"
-        if spatial and self.code_width != n_components:
-            self.adapters = nn.ModuleList(nn.Linear(self.code_width, n_components) for _ in self.view_sizes)
+        if spatial and any(self.code_width != w for w in widths):
+            self.adapters = nn.ModuleList(nn.Linear(self.code_width, w) for w in widths)
             glorot_init(self.adapters)
         else:
             self.adapters = None
