@@ -50,11 +50,11 @@ SETTINGS = {
         "DSCNet": {"image_shape": (1, 28, 28), "n_landmarks": 10000},
     },
     "mnist-test": {"DSCDAN": {"image_shape": (1, 28, 28), "max_iter": 3000}, "DSCNet": {"image_shape": (1, 28, 28)},
-                   "DeepCluster": {"image_shape": (1, 28, 28), "flip": False}},
+                   "DMSC": {"image_shape": (1, 28, 28)}, "DeepCluster": {"image_shape": (1, 28, 28), "flip": False}},
     # two modalities of digits and of MNIST-test for DMSC (see load): the pixels and their edge map
-    "digits-edges": {"DSCNet": {"image_shape": (1, 8, 8)}},
+    "digits-edges": {"DSCNet": {"image_shape": (1, 8, 8)}, "DMSC": {"image_shape": (1, 8, 8)}},
     "digits-2view": {"DMSC": {"view_sizes": [64, 64], "image_shape": [(1, 8, 8), (1, 8, 8)]}},
-    "mnist-test-edges": {"DSCNet": {"image_shape": (1, 28, 28)}},
+    "mnist-test-edges": {"DSCNet": {"image_shape": (1, 28, 28)}, "DMSC": {"image_shape": (1, 28, 28)}},
     "mnist-test-2view": {"DMSC": {"view_sizes": [784, 784], "image_shape": [(1, 28, 28), (1, 28, 28)]}},
     # generated unions of linear subspaces (see GENERATED): a linear autoencoder keeps a union of
     # linear subspaces a union of linear subspaces, so DSCNet and DMSC get one (no hidden layer)
