@@ -606,8 +606,9 @@ class DMSC(_SelfExpressiveClustering):
     convolutional encoders, whose network ``image_shape`` gives each image
     modality); the spatial fusions here follow the paper's
     description with fully connected stems for ``"intermediate"`` and a linear
-    adapter in front of each decoder when the fused code is wider than
-    ``n_components`` (``concat``). Pretraining reconstructs every modality
+    adapter in front of each decoder when the fused code is not as wide as
+    that modality's own code (``concat``, or the stems' code of width
+    ``n_components`` before convolutional decoders). Pretraining reconstructs every modality
     without the self-expressive layer (the code keeps a trainable C there,
     which fine-tuning discards).
 
