@@ -61,6 +61,13 @@ SETTINGS = {
     **{name: {"DSCNet": {"hidden_dims": ()}, "DMSC": {"hidden_dims": ()}}
        for name in ("subspaces", "subspaces-noise0.1", "subspaces-noise0.2", "multimodal-view1", "multimodal-view2")},
     "multimodal": {"DMSC": {"hidden_dims": (), "view_sizes": [30, 20]}},
+    # DSC-Net's own data sets (see load): the authors' settings, read from their released code.
+    # COIL20 (pixels in [0, 1]) is the setting of DSCNet's defaults; ORL's pixels stay in 0-255, as in
+    # their code, with its network, weights, steps and post-processing.
+    "coil20": {"DSCNet": {"image_shape": (1, 32, 32)}},
+    "orl": {"DSCNet": {"image_shape": (1, 32, 32), "channels": (3, 3, 5), "kernel_sizes": (3, 3, 3),
+                       "self_expression_weight": 0.2, "max_iter": 700, "thresh_ratio": 0.2, "subspace_dim": 3,
+                       "affinity_power": 1.0}},
 }
 
 # The generated data sets: one fixed draw (random_state=0) for every seed of the estimators.
@@ -87,10 +94,28 @@ PAPER = {  # (dataset, estimator) -> reported ACC on MNIST-full
     ("mnist", "N2D"): 0.979,
     ("mnist", "VaDE"): 0.945,
     ("mnist", "DSCDAN"): 0.978,
+    ("coil20", "DSCNet"): 0.949,  # DSC-Net-L2, error 5.14%
+    ("orl", "DSCNet"): 0.860,  # DSC-Net-L2, error 14.00%
 }
+
+# DSC-Net's data sets, as the authors release them (Data/COIL20.mat and Data/ORL_32x32.mat of
+# github.com/panji1990/Deep-subspace-clustering-networks): 32 x 32 images in the rows of "fea", labels in "gnd".
+DSCNET_FILES = {"coil20": "COIL20.mat", "orl": "ORL_32x32.mat"}
 
 
 def load(name):
+    if name in DSCNET_FILES:
+        from scipy.io import loadmat
+
+        home = Path(os.environ.get("SKDEEPCLUSTER_DATA_DSCNET", HERE.parent / ".data" / "dscnet"))
+        path = home / DSCNET_FILES[name]
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path} is missing: copy Data/{DSCNET_FILES[name]} of github.com/panji1990/Deep-subspace-clustering-"
+                "networks there, or point SKDEEPCLUSTER_DATA_DSCNET at the folder that holds it."
+            )
+        data = loadmat(path)
+        return data["fea"].astype(np.float32), data["gnd"].ravel().astype(np.int64)
     if name.startswith(("subspaces", "multimodal")):
         from skdeepcluster.datasets import make_multimodal, make_subspaces
 

@@ -71,6 +71,17 @@ def test_union_of_subspaces_is_recovered_where_kmeans_fails(subspaces):
     assert set(model.history_["self_expression"]) == {"reconstruction", "coefficients", "self_expression"}
 
 
+def test_free_diagonal_is_the_released_l2_codes_layer(subspaces):
+    layer = SelfExpressive(3, init=0.5, zero_diagonal=False)
+    torch.testing.assert_close(layer.coefficients().detach(), torch.full((3, 3), 0.5))
+    assert layer.penalty(2).item() == pytest.approx(9 * 0.25)
+    X, y = subspaces
+    model = DSCNet(n_clusters=3, **{**LINEAR, "zero_diagonal": False}).fit(X)
+    assert clustering_accuracy(y, model.labels_) >= 0.9
+    with pytest.raises(ValueError, match="regularization='l1' needs zero_diagonal=True"):
+        DSCNet(n_clusters=3, **{**TINY, "regularization": "l1", "zero_diagonal": False}).fit(X)
+
+
 def test_l1_regularization_runs(subspaces):
     X, y = subspaces
     model = DSCNet(n_clusters=3, **{**LINEAR, "regularization": "l1", "coefficient_weight": 0.1}).fit(X)
@@ -94,9 +105,9 @@ def test_scalable_mode_self_expresses_landmarks_only(subspaces, monkeypatch):
     sizes = []
     original = SelfExpressive.__init__
 
-    def spy(self, n_samples, init=1e-4):
+    def spy(self, n_samples, init=1e-4, zero_diagonal=True):
         sizes.append(n_samples)
-        original(self, n_samples, init)
+        original(self, n_samples, init, zero_diagonal)
 
     monkeypatch.setattr(SelfExpressive, "__init__", spy)
     model = DSCNet(n_clusters=3, n_landmarks=180, **LINEAR).fit(X)

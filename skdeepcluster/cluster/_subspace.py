@@ -98,6 +98,7 @@ class _SelfExpressiveClustering(BaseDeepCluster):
         "coefficient_weight": [Interval(Real, 0, None, closed="left")],
         "self_expression_weight": [Interval(Real, 0, None, closed="left")],
         "coefficient_init": [Interval(Real, None, None, closed="neither")],
+        "zero_diagonal": ["boolean"],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "thresh_ratio": [Interval(Real, 0, None, closed="neither")],
@@ -169,7 +170,11 @@ class _SelfExpressiveClustering(BaseDeepCluster):
     def _fine_tune(self, X, log):
         """Full-batch Adam on ``w_r/2 ||X - X_hat||^2 + lambda1 ||C||_p + lambda2/2 ||Z - C Z||^2`` (sums)."""
         n = X.shape[0]
-        layer = SelfExpressive(n, init=self.coefficient_init).to(X.device)
+        if self.regularization == "l1" and not self.zero_diagonal:
+            raise ValueError(
+                "regularization='l1' needs zero_diagonal=True: with a free diagonal C = I is a trivial solution."
+            )
+        layer = SelfExpressive(n, init=self.coefficient_init, zero_diagonal=self.zero_diagonal).to(X.device)
         self.network_.train()
         params = [*self.network_.parameters(), *layer.parameters()]
         cuda = {"fused": True, "capturable": True} if X.device.type == "cuda" else {}
@@ -247,12 +252,17 @@ _COMMON_PARAMS = """    regularization : {"l2", "l1"}, default="l2"
         :math:`\\lambda_1`, weight of :math:`\\|C\\|_p`.
     self_expression_weight : float, default={default}
         :math:`\\lambda_2`, weight of :math:`\\frac12\\|Z - CZ\\|_F^2`.
-    coefficient_init : float, default=1e-4
+    coefficient_init : float, default={default}
         Initial value of every entry of :math:`C`.
+    zero_diagonal : bool, default=True
+        Zero the diagonal of :math:`C`, so no sample expresses itself (the
+        paper's constraint). False keeps it trainable, as the released
+        DSC-Net-L2 code does; with ``regularization="l1"`` it must stay True.
     {pretrain_epochs, pretrain_lr, batch_size_pretrain}
     max_iter : int, default={default}
         Full-batch Adam steps of the fine-tuning with the self-expressive layer
-        (the authors' codes run 700 for ORL and 1000 for DMSC's data sets).
+        (the authors' codes run 30 for COIL20, 700 for ORL and 1000 for DMSC's
+        data sets).
     lr : float, default=1e-3
         Adam learning rate of the fine-tuning.
     thresh_ratio : float, default={default}
@@ -376,14 +386,26 @@ class DSCNet(AutoencoderClusterMixin, _SelfExpressiveClustering):
 """
         + _COMMON_NOTES
         + """
+    Defaults: the authors' COIL20 experiment throughout, the one of their
+    settings made for features in [0, 1] (COIL20's pixels are): its network
+    (one 3x3 layer of 15 channels), :math:`\\lambda_1 = 1`,
+    :math:`\\lambda_2 = 150`, :math:`C` starting at 1e-8 everywhere, 30
+    fine-tuning steps at learning rate 1e-3,
+    and the post-processing :math:`\\rho = 0.04, d = 12, \\alpha = 8`. Their
+    other settings: ORL (pixels in 0-255; three 3x3 layers of 3, 3 and 5
+    channels) :math:`\\lambda_2 = 0.2`, 700 steps, :math:`\\rho = 0.2, d = 3,
+    \\alpha = 1`; Extended Yale B (three layers of 10, 20 and 30 channels,
+    kernels 5, 3, 3) :math:`\\lambda_2 = 10^{K/10 - 3}`, :math:`50 + 25K`
+    steps, :math:`\\rho = \\max(0.4 - 0.01(K - 1), 0.1), d = 10, \\alpha = 3.5`.
+
     Deviations: the diagonal of :math:`C` is zeroed for both norms (the
-    released L2 code does not zero it, the paper's L1 model does); without
-    ``image_shape`` the autoencoder is fully connected (with it, the paper's
-    convolutional network, COIL20's by default); the defaults of the
-    post-processing (:math:`\\rho = 0.2, d = 3, \\alpha = 1`: the paper's ORL
-    setting, as is ``max_iter=700``) and :math:`\\lambda_2` were chosen for
-    features in [0, 1]; the authors tuned them per data set (COIL20: 0.04, 12,
-    8 and 40 steps; Extended Yale B: 50 + 25 K steps).
+    released L2 code does not zero it, the paper's L1 model does;
+    ``zero_diagonal=False`` follows the code); without
+    ``image_shape`` the autoencoder is fully connected; the reconstruction
+    term is the paper's :math:`\\tfrac12 \\|X - \\hat X\\|^2` (the ORL code's;
+    the COIL20 code drops the 1/2); pretraining is ``pretrain_epochs`` of
+    mini-batch Adam (the authors restore a checkpoint they stopped "once the
+    reconstructed images are reasonably good (visually)").
 
     References
     ----------
@@ -424,16 +446,17 @@ class DSCNet(AutoencoderClusterMixin, _SelfExpressiveClustering):
         kernel_sizes=(3,),
         regularization="l2",
         coefficient_weight=1.0,
-        self_expression_weight=2.0,
-        coefficient_init=1e-4,
+        self_expression_weight=150.0,
+        coefficient_init=1e-8,
+        zero_diagonal=True,
         pretrain_epochs=100,
         pretrain_lr=1e-3,
         batch_size=256,
-        max_iter=700,
+        max_iter=30,
         lr=1e-3,
-        thresh_ratio=0.2,
-        subspace_dim=3,
-        affinity_power=1.0,
+        thresh_ratio=0.04,
+        subspace_dim=12,
+        affinity_power=8.0,
         n_landmarks=None,
         ridge=1e-3,
         max_memory_gb=32.0,
@@ -454,6 +477,7 @@ class DSCNet(AutoencoderClusterMixin, _SelfExpressiveClustering):
         self.coefficient_weight = coefficient_weight
         self.self_expression_weight = self_expression_weight
         self.coefficient_init = coefficient_init
+        self.zero_diagonal = zero_diagonal
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_lr = pretrain_lr
         self.batch_size = batch_size
@@ -674,6 +698,7 @@ class DMSC(_SelfExpressiveClustering):
         coefficient_weight=1.0,
         self_expression_weight=2.0,
         coefficient_init=1e-4,
+        zero_diagonal=True,
         pretrain_epochs=100,
         pretrain_lr=1e-3,
         batch_size=256,
@@ -706,6 +731,7 @@ class DMSC(_SelfExpressiveClustering):
         self.coefficient_weight = coefficient_weight
         self.self_expression_weight = self_expression_weight
         self.coefficient_init = coefficient_init
+        self.zero_diagonal = zero_diagonal
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_lr = pretrain_lr
         self.batch_size = batch_size
