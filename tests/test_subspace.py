@@ -82,6 +82,13 @@ def test_free_diagonal_is_the_released_l2_codes_layer(subspaces):
         DSCNet(n_clusters=3, **{**TINY, "regularization": "l1", "zero_diagonal": False}).fit(X)
 
 
+@pytest.mark.parametrize("n_clusters, rho", [(2, 0.4), (10, 0.4), (11, 0.3), (20, 0.3), (38, 0.1), (100, 0.1)])
+def test_auto_thresh_ratio_is_the_codes_integer_division_rule(n_clusters, rho):
+    # max(0.4 - (K - 1) / 10 * 0.1, 0.1) in the authors' Python 2 code, where (K - 1) / 10 floors
+    assert DMSC(n_clusters=n_clusters)._thresh_ratio() == pytest.approx(rho)
+    assert DSCNet(n_clusters=n_clusters, thresh_ratio=0.04)._thresh_ratio() == 0.04
+
+
 def test_l1_regularization_runs(subspaces):
     X, y = subspaces
     model = DSCNet(n_clusters=3, **{**LINEAR, "regularization": "l1", "coefficient_weight": 0.1}).fit(X)

@@ -101,7 +101,7 @@ class _SelfExpressiveClustering(BaseDeepCluster):
         "zero_diagonal": ["boolean"],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
-        "thresh_ratio": [Interval(Real, 0, None, closed="neither")],
+        "thresh_ratio": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "subspace_dim": [Interval(Integral, 1, None, closed="left")],
         "affinity_power": [Interval(Real, 0, None, closed="neither")],
         "n_landmarks": [Interval(Integral, 2, None, closed="left"), None],
@@ -145,7 +145,7 @@ class _SelfExpressiveClustering(BaseDeepCluster):
         XL = X if landmarks is None else X[landmarks]
         self._check_memory(XL.shape[0])
         C = self._fine_tune(XL, log)
-        C = threshold_coefficients(C, self.thresh_ratio)
+        C = threshold_coefficients(C, self._thresh_ratio())
         affinity = subspace_affinity(C, self.n_clusters, self.subspace_dim, self.affinity_power)
         del C
         spectral = SpectralClustering(
@@ -166,6 +166,12 @@ class _SelfExpressiveClustering(BaseDeepCluster):
             full = self._batched(self._assign, X)
             full[landmarks] = self._landmark_labels
             self.labels_ = full.cpu().numpy()
+
+    def _thresh_ratio(self):
+        """rho; ``"auto"``: ``max(0.4 - 0.1 floor((K - 1) / 10), 0.1)``, the Extended Yale B and DMSC codes' rule."""
+        if self.thresh_ratio == "auto":
+            return max(0.4 - 0.1 * ((self.n_clusters - 1) // 10), 0.1)
+        return self.thresh_ratio
 
     def _fine_tune(self, X, log):
         """Full-batch Adam on ``w_r/2 ||X - X_hat||^2 + lambda1 ||C||_p + lambda2/2 ||Z - C Z||^2`` (sums)."""
@@ -265,9 +271,12 @@ _COMMON_PARAMS = """    regularization : {"l2", "l1"}, default="l2"
         data sets).
     lr : float, default=1e-3
         Adam learning rate of the fine-tuning.
-    thresh_ratio : float, default={default}
+    thresh_ratio : float or "auto", default={default}
         :math:`\\rho`: each column of :math:`C` keeps its largest entries up to
-        this fraction of its l1 mass (``>= 1`` keeps everything).
+        this fraction of its l1 mass (``>= 1`` keeps everything). ``"auto"``
+        is the rule of the authors' Extended Yale B and DMSC codes,
+        :math:`\\max(0.4 - 0.1 \\lfloor (K - 1) / 10 \\rfloor, 0.1)` (their
+        Python 2 division floors): 0.4 for up to 10 clusters.
     subspace_dim : int, default={default}
         :math:`d`, the assumed dimension of each subspace: the affinity uses
         the top :math:`d K + 1` singular vectors of the symmetrised :math:`C`.
@@ -396,7 +405,7 @@ class DSCNet(AutoencoderClusterMixin, _SelfExpressiveClustering):
     channels) :math:`\\lambda_2 = 0.2`, 700 steps, :math:`\\rho = 0.2, d = 3,
     \\alpha = 1`; Extended Yale B (three layers of 10, 20 and 30 channels,
     kernels 5, 3, 3) :math:`\\lambda_2 = 10^{K/10 - 3}`, :math:`50 + 25K`
-    steps, :math:`\\rho = \\max(0.4 - 0.01(K - 1), 0.1), d = 10, \\alpha = 3.5`.
+    steps, :math:`\\rho` by ``thresh_ratio="auto"``, :math:`d = 10, \\alpha = 3.5`.
 
     Deviations: the diagonal of :math:`C` is zeroed for both norms (the
     released L2 code does not zero it, the paper's L1 model does;
@@ -626,6 +635,15 @@ class DMSC(_SelfExpressiveClustering):
 """
         + _COMMON_NOTES
         + """
+    Defaults: the authors' code's post-processing (``thresh_ratio="auto"``,
+    :math:`d = 6`, :math:`\\alpha = 8`; since session 19, ORL's 0.2, 3 and
+    1 before), its 1000 fine-tuning steps and :math:`C` starting at 1e-4.
+    Its weights are not ours: it scales :math:`\\lambda_2` with the number of
+    clusters (:math:`10^{K/10 - 3}`, for its faces) and weighs the first
+    modality above the others (0.6 and 0.1 for reconstruction, 0.3 and 0.05
+    for self-expression); here every modality weighs 1 and
+    :math:`\\lambda_2 = 2`, chosen for features in [0, 1].
+
     Deviations: the authors' code releases affinity fusion only (with
     convolutional encoders, whose network ``image_shape`` gives each image
     modality); the spatial fusions here follow the paper's
@@ -704,9 +722,9 @@ class DMSC(_SelfExpressiveClustering):
         batch_size=256,
         max_iter=1000,
         lr=1e-3,
-        thresh_ratio=0.2,
-        subspace_dim=3,
-        affinity_power=1.0,
+        thresh_ratio="auto",
+        subspace_dim=6,
+        affinity_power=8.0,
         n_landmarks=None,
         ridge=1e-3,
         max_memory_gb=32.0,
