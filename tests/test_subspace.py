@@ -89,6 +89,17 @@ def test_auto_thresh_ratio_is_the_codes_integer_division_rule(n_clusters, rho):
     assert DSCNet(n_clusters=n_clusters, thresh_ratio=0.04)._thresh_ratio() == 0.04
 
 
+def test_codes_that_died_in_fine_tuning_warn_instead_of_crashing(subspaces):
+    # Seen on MNIST's edge maps: every ReLU code was zero after fine-tuning, and the ridge inverse of the
+    # out-of-sample rule was singular.
+    X, _ = subspaces
+    model = DSCNet(n_clusters=3, **TINY).fit(X)
+    model.network_.encode = lambda x: torch.zeros(len(x), 4)
+    with pytest.warns(RuntimeWarning, match="every training code is zero after fine-tuning"):
+        model._fit_coding(torch.as_tensor(X[:50], dtype=torch.float32), torch.as_tensor(model.labels_[:50]))
+    assert model.predict(X[:5]).shape == (5,)
+
+
 def test_l1_regularization_runs(subspaces):
     X, y = subspaces
     model = DSCNet(n_clusters=3, **{**LINEAR, "regularization": "l1", "coefficient_weight": 0.1}).fit(X)

@@ -8,6 +8,7 @@ network: one autoencoder for DSC-Net, one per modality for DMSC.
 """
 
 import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -221,7 +222,15 @@ class _SelfExpressiveClustering(BaseDeepCluster):
         """Store the training codes and ``W = (Z^T Z + lambda I)^-1`` for :meth:`_assign`."""
         Z = self._batched(self.network_.encode, X).double()
         gram = Z.T @ Z
-        scale = gram.diagonal().mean().clamp_min(torch.finfo(torch.float64).tiny)
+        scale = gram.diagonal().mean()
+        if not scale > torch.finfo(torch.float32).tiny:  # every code is zero (or as good as)
+            warnings.warn(
+                f"{type(self).__name__}: every training code is zero after fine-tuning (dead ReLU units), so C and "
+                "the labels carry no information; try another random_state or a smaller self_expression_weight.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            scale = torch.ones_like(scale)
         eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
         self._ridge_inverse = torch.linalg.inv(gram + self.ridge * scale * eye).float()
         self._codes = Z.float()
