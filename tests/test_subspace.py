@@ -149,8 +149,8 @@ def test_memory_estimate_raises_before_allocating(subspaces, monkeypatch):
         DMSC(n_clusters=3, max_memory_gb=1e-3, device="cpu").fit(X)
     # MNIST-full in one piece: 4.9e9 coefficients, about 110 GiB on the device.
     with pytest.raises(ValueError, match=r"70000 x 70000 .*109\.5 GiB on the device"):
-        DSCNet()._check_memory(70000)
-    DSCNet()._check_memory(10000)  # a 10,000-sample subset fits the default limit
+        DSCNet()._check_feasible(70000)
+    DSCNet()._check_feasible(10000)  # a 10,000-sample subset fits the default limit
 
 
 @pytest.mark.parametrize(

@@ -117,7 +117,12 @@ class _SelfExpressiveClustering(BaseDeepCluster):
     def _view_weights(self):
         return None, None
 
-    def _check_memory(self, n):
+    def _check_feasible(self, n):
+        """Raise before pretraining when the fit cannot succeed: an l1 penalty with a free diagonal, or too many samples."""
+        if self.regularization == "l1" and not self.zero_diagonal:
+            raise ValueError(
+                "regularization='l1' needs zero_diagonal=True: with a free diagonal C = I is a trivial solution."
+            )
         device_bytes, host_bytes = estimate_memory(n)
         limit = self.max_memory_gb * _GIB
         if max(device_bytes, host_bytes) > limit:
@@ -144,7 +149,7 @@ class _SelfExpressiveClustering(BaseDeepCluster):
                 raise ValueError(f"n_landmarks={self.n_landmarks} is smaller than n_clusters={self.n_clusters}.")
             landmarks = torch.randperm(n, device=X.device)[: self.n_landmarks].sort().values
         XL = X if landmarks is None else X[landmarks]
-        self._check_memory(XL.shape[0])
+        self._check_feasible(XL.shape[0])
         C = self._fine_tune(XL, log)
         C = threshold_coefficients(C, self._thresh_ratio())
         affinity = subspace_affinity(C, self.n_clusters, self.subspace_dim, self.affinity_power)
@@ -177,10 +182,6 @@ class _SelfExpressiveClustering(BaseDeepCluster):
     def _fine_tune(self, X, log):
         """Full-batch Adam on ``w_r/2 ||X - X_hat||^2 + lambda1 ||C||_p + lambda2/2 ||Z - C Z||^2`` (sums)."""
         n = X.shape[0]
-        if self.regularization == "l1" and not self.zero_diagonal:
-            raise ValueError(
-                "regularization='l1' needs zero_diagonal=True: with a free diagonal C = I is a trivial solution."
-            )
         layer = SelfExpressive(n, init=self.coefficient_init, zero_diagonal=self.zero_diagonal).to(X.device)
         self.network_.train()
         params = [*self.network_.parameters(), *layer.parameters()]
@@ -525,7 +526,7 @@ class DSCNet(AutoencoderClusterMixin, _SelfExpressiveClustering):
     def _fit(self, X, log):
         # Check before pretraining: a doomed fit should fail at once.
         n = X.shape[0] if self.n_landmarks is None else min(self.n_landmarks, X.shape[0])
-        self._check_memory(n)
+        self._check_feasible(n)
         self.autoencoder_ = self._pretrained_autoencoder(X, log)
         self.network_ = _SingleView(self.autoencoder_)
         self._fit_subspace(X, log)
@@ -888,7 +889,7 @@ class DMSC(_SelfExpressiveClustering):
             selfexp = [1.0]  # one fused code
         self._selfexp_weights = selfexp
         n = X.shape[0] if self.n_landmarks is None else min(self.n_landmarks, X.shape[0])
-        self._check_memory(n)
+        self._check_feasible(n)
         self.view_sizes_ = sizes
         self.coefficient_shared_ = True
         conv = {"channels": self.channels, "kernel_sizes": self.kernel_sizes, "strides": self.strides}
