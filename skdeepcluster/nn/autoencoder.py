@@ -153,7 +153,11 @@ class FeatureMapAutoencoder(nn.Module):
     one too), as in the authors' code. There is no linear layer: the code is
     the last feature map, flattened, so an :math:`H \\times W` image gives
     ``channels[-1] * ceil(H / 2^L) * ceil(W / 2^L)`` values for :math:`L`
-    stride-2 layers. The defaults are DSC-Net's COIL20 network, one 3x3 layer
+    stride-2 layers. 'Same' padding here puts ``k // 2`` pixels on both sides;
+    TensorFlow's, in the authors' code, puts the extra pixel of a stride-2
+    layer on an even size at the bottom and right, so their weights would
+    see the image shifted by one pixel (the benchmarks' diagnosis that loads
+    them rebuilds their padding). The defaults are DSC-Net's COIL20 network, one 3x3 layer
     of 15 channels (3840 values for its 32 x 32 images); DMSC's code has
     ``channels=(10, 20, 30)``, ``kernel_sizes=(5, 3, 3)``, ``strides=(2, 1, 2)``.
 
