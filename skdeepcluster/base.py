@@ -36,6 +36,7 @@ from .training import (
     TrainingDivergedError,
     TrainingLog,
     batched_apply,
+    dead_output_share,
     float32_steps,
     pretrain_autoencoder,
     pretrain_layerwise,
@@ -113,6 +114,13 @@ def _check_scale(X):
 
 
 #: torch's out-of-memory error (``torch.cuda.OutOfMemoryError`` before torch 2.5).
+# A pretraining whose decoder outputs 0 on every sample for features holding more than this share of
+# the data's sum of squares (dead output ReLUs, see training.dead_output_share) starts again from fresh
+# weights, at most this many times: what the DSC-Net authors' advice to watch the reconstructions
+# catches by eye.
+_DEAD_OUTPUT_SHARE = 0.01
+_DEAD_OUTPUT_RESTARTS = 3
+
 _OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
@@ -593,26 +601,43 @@ class AutoencoderClusterMixin:
             if n_in != X.shape[1]:
                 raise ValueError(f"autoencoder expects {n_in} features, but X has {X.shape[1]}.")
             module = copy.deepcopy(given).to(X.device)
-            self.pretrain_history_ = None
+            self.pretrain_history_, self.pretrain_restarts_ = None, 0
             return wrap(module) if wrap is not None else module
         width = self.n_components if n_components is None else n_components
-        module = self._build_autoencoder(X.shape[1], width, image_shape).to(X.device)
-        if layerwise_epochs:
-            pretrain_layerwise(module, X, epochs=layerwise_epochs, batch_size=self.batch_size, lr=self.pretrain_lr,
-                               log=log)
-        if wrap is not None:
-            module = wrap(module)
         extra = {"criterion": criterion} if criterion is not None else {}
-        net = pretrain_autoencoder(
-            module,
-            X,
-            epochs=self.pretrain_epochs,
-            batch_size=self.batch_size,
-            lr=self.pretrain_lr,
-            log=log,
-            callbacks=self.pretrain_callbacks,
-            **extra,
-        )
+        phases = set(log.history) if log is not None else set()
+        for restart in range(_DEAD_OUTPUT_RESTARTS + 1):
+            if restart and log is not None:  # the history keeps the pretraining that is kept
+                for phase in set(log.history) - phases:
+                    del log.history[phase]
+            module = self._build_autoencoder(X.shape[1], width, image_shape).to(X.device)
+            if layerwise_epochs:
+                pretrain_layerwise(module, X, epochs=layerwise_epochs, batch_size=self.batch_size,
+                                   lr=self.pretrain_lr, log=log)
+            if wrap is not None:
+                module = wrap(module)
+            net = pretrain_autoencoder(
+                module,
+                X,
+                epochs=self.pretrain_epochs,
+                batch_size=self.batch_size,
+                lr=self.pretrain_lr,
+                log=log,
+                callbacks=self.pretrain_callbacks,
+                **extra,
+            )
+            dead = dead_output_share(net.module_, X)
+            if dead <= _DEAD_OUTPUT_SHARE:
+                break
+        else:
+            warnings.warn(
+                f"{type(self).__name__}: after {_DEAD_OUTPUT_RESTARTS + 1} pretrainings from fresh weights, the "
+                f"autoencoder still outputs 0 for every sample on features holding {dead:.1%} of the data (dead "
+                "ReLUs at its output); try another random_state or a wider last decoder layer.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        self.pretrain_restarts_ = restart
         self.pretrain_history_ = net.history
         return net.module_
 

@@ -497,6 +497,29 @@ def pretrain_autoencoder(
     return net
 
 
+@torch.no_grad()
+def dead_output_share(module, X, batch_size=4096):
+    """Share of the data's sum of squares on output features that ``module`` reconstructs as 0 for every row.
+
+    A decoder whose last layer ends in a ReLU, as DSC-Net's does, can lose
+    whole output features for good: once the weights feeding a feature make
+    it negative on every input, the ReLU passes neither a value nor a
+    gradient. With few channels this hits a fixed set of pixels; a 3x3
+    stride-2 transposed convolution from 3 channels, for one, gives each
+    quarter of the pixels (one parity of row and column) its own 3 kernel
+    taps, all negative at initialisation with probability 1/8. The share is
+    0 for a decoder with a linear output; a dead feature counts in proportion
+    to the data it should have reconstructed, so a pixel that is 0 in every
+    image costs nothing.
+    """
+    dead = None
+    for index in minibatches(len(X), batch_size, X.device, shuffle=False):
+        silent = (module(X[index])[1] == 0).all(0)
+        dead = silent if dead is None else dead & silent
+    total = float(X.square().sum())
+    return float(X[:, dead].square().sum()) / total if total > 0 else 0.0
+
+
 class DenoisingPair(torch.nn.Module):
     """One encoder/decoder layer pair of a stacked denoising autoencoder (Vincent et al., 2010).
 

@@ -6,6 +6,7 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import skdeepcluster.base as base
 import skdeepcluster.cluster._subspace as subspace
 from skdeepcluster import DMSC, DSCNet
 from skdeepcluster.cluster._subspace import subspace_affinity, threshold_coefficients
@@ -240,3 +241,30 @@ def test_dscnet_on_images_self_expresses_the_papers_feature_map():
     wide = DSCNet(n_clusters=2, image_shape=(1, 8, 8), channels=(4, 6), kernel_sizes=(3, 3), pretrain_epochs=2,
                   max_iter=3, device="cpu", random_state=0).fit(X)
     assert wide.transform(X).shape == (30, 6 * 2 * 2) and wide.predict(X[:5]).shape == (5,)
+
+
+def test_a_pretraining_whose_output_relus_died_starts_again(monkeypatch):
+    """DSC-Net's decoder ends in a ReLU; a dead quarter of the pixels (ORL, seed 0) gets fresh weights."""
+    X = np.random.default_rng(0).random((30, 64), dtype=np.float32) + 0.5
+    built = []
+
+    def build(self, n_features, n_components, image_shape):
+        ae = subspace.FeatureMapAutoencoder(image_shape, (3,), (3,))
+        if len(built) < 2:  # the first two draws: an output bias no Adam step makes up, every pixel dead
+            with torch.no_grad():
+                ae.decoder[-1].bias.fill_(-100.0)
+        built.append(ae)
+        return ae
+
+    monkeypatch.setattr(DSCNet, "_build_autoencoder", build)
+    model = DSCNet(n_clusters=2, image_shape=(1, 8, 8), pretrain_epochs=2, max_iter=3, device="cpu", random_state=0)
+    model.fit(X)
+    assert len(built) == 3 and model.pretrain_restarts_ == 2
+    assert len(model.history_["pretrain"]["reconstruction"]) == 2  # the kept pretraining only
+    assert model.autoencoder_ is not built[0] and model.autoencoder_.decoder[-1].bias > -50
+
+    built.clear()
+    monkeypatch.setattr(base, "_DEAD_OUTPUT_RESTARTS", 1)
+    with pytest.warns(RuntimeWarning, match="after 2 pretrainings from fresh weights"):
+        model.fit(X)
+    assert model.pretrain_restarts_ == 1

@@ -9,6 +9,7 @@ from skdeepcluster.training import (
     DeviceBatchIterator,
     LossAccumulator,
     TrainingLog,
+    dead_output_share,
     pretrain_autoencoder,
     pretrain_layerwise,
     float32_steps,
@@ -71,6 +72,38 @@ def test_feature_map_autoencoder_codes_are_its_last_map():
         FeatureMapAutoencoder((1, 8, 8), (15, 5), (3,))
     with pytest.raises(ValueError, match="odd"):
         FeatureMapAutoencoder((1, 8, 8), (15,), (4,))
+
+
+class _ReluOutput(torch.nn.Module):
+    """An 'autoencoder' whose output ReLU is dead on the features where ``scale`` is negative."""
+
+    def __init__(self, scale):
+        super().__init__()
+        self.scale = torch.as_tensor(scale, dtype=torch.float32)
+
+    def forward(self, x):
+        return x, torch.relu(x * self.scale)
+
+
+def test_dead_output_share_weighs_dead_features_by_their_data():
+    X = torch.tensor([[1.0, 2.0, 0.0], [3.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
+    # feature 1 dead, feature 2 dead too but 0 in the data, feature 0 alive
+    share = dead_output_share(_ReluOutput([1.0, -1.0, -1.0]), X, batch_size=2)
+    assert share == pytest.approx((4 + 1 + 1) / (1 + 4 + 9 + 1 + 1))
+    # a feature that is 0 on some rows only is not dead: the batches must agree on every row
+    assert dead_output_share(_ReluOutput([1.0, 1.0, 1.0]), X, batch_size=1) == 0.0  # feature 0 is 0 on row 2 only
+    assert dead_output_share(MLPAutoencoder(3, (4,), 2), X) == 0.0  # a linear output never dies
+
+
+def test_a_stride_2_transposed_convolution_gives_each_pixel_parity_its_own_taps():
+    """Why DSC-Net's ORL decoder can lose a quarter of its pixels: negative centre taps kill the even ones."""
+    ae = FeatureMapAutoencoder((1, 8, 8), (3,), (3,))
+    last = ae.decoder[-1]
+    with torch.no_grad():
+        last.weight[:, 0, 1, 1] = -1.0  # the only taps that reach (even row, even column) pixels
+    x_hat = ae(torch.rand(64, 64))[1].reshape(64, 8, 8)
+    assert (x_hat[:, ::2, ::2] == 0).all()
+    assert dead_output_share(ae, torch.rand(64, 64) + 0.5) > 0.2
 
 
 def test_denoising_pair_is_a_layer_and_its_mirror():
