@@ -202,6 +202,10 @@ def fit_one(name, X, y, seed, device, extra):
            "host_peak_mb": mem.peak / 2**20,
            "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else float("nan"),
            "n_iter": getattr(model, "n_iter_", None)}
+    pretraining = (getattr(model, "history_", None) or {}).get("pretrain")
+    if pretraining and extra.get("pretrain_callbacks"):  # a callback may stop it early: say where
+        print(f"{name:10s} seed={seed} pretraining ran {len(next(iter(pretraining.values())))} epochs, "
+              f"{getattr(model, 'pretrain_restarts_', 0)} restarts", flush=True)
     return row
 
 
@@ -251,11 +255,13 @@ def main(argv=None):
         return combine(args.combine, args.out, args.tag)
 
     import torch
+    from skorch.callbacks import EarlyStopping
 
     extra = {}
     for item in args.param:
         key, value = item.split("=", 1)
-        extra[key] = eval(value, {})  # benchmark-only convenience: numbers and tuples
+        # benchmark-only convenience: numbers, tuples, and skorch's EarlyStopping for pretrain_callbacks
+        extra[key] = eval(value, {"EarlyStopping": EarlyStopping})
     X, y = load(args.dataset)
     warm_up(args.device, args.estimators)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
