@@ -632,8 +632,9 @@ class AutoencoderClusterMixin:
         else:
             warnings.warn(
                 f"{type(self).__name__}: after {_DEAD_OUTPUT_RESTARTS + 1} pretrainings from fresh weights, the "
-                f"autoencoder still outputs 0 for every sample on features holding {dead:.1%} of the data (dead "
-                "ReLUs at its output); try another random_state or a wider last decoder layer.",
+                f"autoencoder still outputs 0 for every sample on features holding {dead:.1%} of the data (ReLUs "
+                "at its output that never fire: dead, or not yet woken by a pretraining this short); pretrain longer, "
+                "try another random_state, or widen the last decoder layer.",
                 RuntimeWarning,
                 stacklevel=3,
             )
