@@ -203,9 +203,10 @@ def fit_one(name, X, y, seed, device, extra):
            "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else float("nan"),
            "n_iter": getattr(model, "n_iter_", None)}
     pretraining = (getattr(model, "history_", None) or {}).get("pretrain")
-    if pretraining and extra.get("pretrain_callbacks"):  # a callback may stop it early: say where
+    restarts = getattr(model, "pretrain_restarts_", 0)
+    if pretraining and (extra.get("pretrain_callbacks") or restarts):  # stopped early or started again: say so
         print(f"{name:10s} seed={seed} pretraining ran {len(next(iter(pretraining.values())))} epochs, "
-              f"{getattr(model, 'pretrain_restarts_', 0)} restarts", flush=True)
+              f"{restarts} restarts", flush=True)
     return row
 
 

@@ -512,10 +512,12 @@ def dead_output_share(module, X, batch_size=4096):
     to the data it should have reconstructed, so a pixel that is 0 in every
     image costs nothing.
     """
-    dead = None
+    dead, training = None, module.training
+    module.eval()  # no batch statistics or dropout: the module as it will be used
     for index in minibatches(len(X), batch_size, X.device, shuffle=False):
         silent = (module(X[index])[1] == 0).all(0)
         dead = silent if dead is None else dead & silent
+    module.train(training)
     total = float(X.square().sum())
     return float(X[:, dead].square().sum()) / total if total > 0 else 0.0
 
