@@ -113,7 +113,6 @@ def _check_scale(X):
         )
 
 
-#: torch's out-of-memory error (``torch.cuda.OutOfMemoryError`` before torch 2.5).
 # A pretraining whose decoder outputs 0 on every sample for features holding more than this share of
 # the data's sum of squares (dead output ReLUs, see training.dead_output_share) starts again from fresh
 # weights, at most this many times: what the DSC-Net authors' advice to watch the reconstructions
@@ -121,6 +120,7 @@ def _check_scale(X):
 _DEAD_OUTPUT_SHARE = 0.01
 _DEAD_OUTPUT_RESTARTS = 3
 
+#: torch's out-of-memory error (``torch.cuda.OutOfMemoryError`` before torch 2.5).
 _OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
@@ -579,6 +579,11 @@ class AutoencoderClusterMixin:
         layer pair by layer pair, as a stacked denoising autoencoder
         (:func:`~skdeepcluster.training.pretrain_layerwise`); the end-to-end
         pretraining then fine-tunes it.
+
+        A built autoencoder whose output is 0 on every sample for features
+        holding over 1 % of the data's sum of squares (dead output ReLUs) is
+        built and pretrained again from fresh weights, at most 3 times
+        (``pretrain_restarts_``); a warning says if the last is still silent.
         """
         image_shape = self._check_image_shape(X.shape[1])
         given = self.autoencoder
@@ -604,28 +609,12 @@ class AutoencoderClusterMixin:
             self.pretrain_history_, self.pretrain_restarts_ = None, 0
             return wrap(module) if wrap is not None else module
         width = self.n_components if n_components is None else n_components
-        extra = {"criterion": criterion} if criterion is not None else {}
         phases = set(log.history) if log is not None else set()
         for restart in range(_DEAD_OUTPUT_RESTARTS + 1):
             if restart and log is not None:  # the history keeps the pretraining that is kept
                 for phase in set(log.history) - phases:
                     del log.history[phase]
-            module = self._build_autoencoder(X.shape[1], width, image_shape).to(X.device)
-            if layerwise_epochs:
-                pretrain_layerwise(module, X, epochs=layerwise_epochs, batch_size=self.batch_size,
-                                   lr=self.pretrain_lr, log=log)
-            if wrap is not None:
-                module = wrap(module)
-            net = pretrain_autoencoder(
-                module,
-                X,
-                epochs=self.pretrain_epochs,
-                batch_size=self.batch_size,
-                lr=self.pretrain_lr,
-                log=log,
-                callbacks=self.pretrain_callbacks,
-                **extra,
-            )
+            net = self._pretrain_fresh(X, log, width, image_shape, criterion, wrap, layerwise_epochs)
             dead = dead_output_share(net.module_, X)
             if dead <= _DEAD_OUTPUT_SHARE:
                 break
@@ -641,6 +630,26 @@ class AutoencoderClusterMixin:
         self.pretrain_restarts_ = restart
         self.pretrain_history_ = net.history
         return net.module_
+
+    def _pretrain_fresh(self, X, log, width, image_shape, criterion, wrap, layerwise_epochs):
+        """Build the autoencoder from fresh weights and pretrain it: the skorch net that trained it."""
+        module = self._build_autoencoder(X.shape[1], width, image_shape).to(X.device)
+        if layerwise_epochs:
+            pretrain_layerwise(module, X, epochs=layerwise_epochs, batch_size=self.batch_size, lr=self.pretrain_lr,
+                               log=log)
+        if wrap is not None:
+            module = wrap(module)
+        extra = {"criterion": criterion} if criterion is not None else {}
+        return pretrain_autoencoder(
+            module,
+            X,
+            epochs=self.pretrain_epochs,
+            batch_size=self.batch_size,
+            lr=self.pretrain_lr,
+            log=log,
+            callbacks=self.pretrain_callbacks,
+            **extra,
+        )
 
     def _build_autoencoder(self, n_features, n_components, image_shape):
         """The autoencoder to pretrain: the library's default for rows or images."""
