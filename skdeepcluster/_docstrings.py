@@ -96,13 +96,15 @@ ENTRIES = {
     "pretrain_history_": """
         pretrain_history_ : skorch History or None
             skorch's own history of the pretraining; None when a given
-            ``autoencoder`` skipped it.
+            ``autoencoder`` skipped it.""",
+    "pretrain_restarts_": """
         pretrain_restarts_ : int
             Pretrainings discarded because the decoder's output had died: it
             gave 0 for every sample on features holding over 1% of the data's
             sum of squares (dead ReLUs at a decoder output such as DSC-Net's;
             never with a linear output). Each restart draws fresh weights, at
-            most 3; 0 when a given ``autoencoder`` skipped pretraining.""",
+            most 3; 0 when none was, or when a given ``autoencoder`` skipped
+            pretraining.""",
     "n_features_in_": """
         n_features_in_ : int
             Number of features seen in fit.""",

@@ -240,6 +240,39 @@ class BaseDeepCluster(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
+    def _pretrain_until_alive(self, X, log, pretrain_fresh):
+        """Pretrain from fresh weights again while the network's output ReLUs are dead.
+
+        ``pretrain_fresh()`` builds the network from fresh weights, pretrains
+        it on ``X`` and returns ``(module, history)``, where ``module(x)``
+        returns ``(code, reconstruction)``. When the reconstruction is 0 on
+        every row for features holding over 1 % of the data's sum of squares
+        (:func:`~skdeepcluster.training.dead_output_share`), it is called
+        again, at most 3 times; a warning says if the last is still silent.
+        ``log`` keeps the phases of the kept pretraining only. Sets
+        ``pretrain_restarts_`` and returns what the kept call returned.
+        """
+        phases = set(log.history) if log is not None else set()
+        for restart in range(_DEAD_OUTPUT_RESTARTS + 1):
+            if restart and log is not None:
+                for phase in set(log.history) - phases:
+                    del log.history[phase]
+            module, history = pretrain_fresh()
+            dead = dead_output_share(module, X)
+            if dead <= _DEAD_OUTPUT_SHARE:
+                break
+        else:
+            warnings.warn(
+                f"{type(self).__name__}: after {_DEAD_OUTPUT_RESTARTS + 1} pretrainings from fresh weights, the "
+                f"autoencoder still outputs 0 for every sample on features holding {dead:.1%} of the data (ReLUs "
+                "at its output that never fire: dead, or not yet woken by a pretraining this short); pretrain longer, "
+                "try another random_state, or widen the last decoder layer.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        self.pretrain_restarts_ = restart
+        return module, history
+
     # -- validation ---------------------------------------------------------------
     def _validate_input(self, X, reset):
         X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64], ensure_min_samples=1 if not reset else 2)
@@ -580,10 +613,8 @@ class AutoencoderClusterMixin:
         (:func:`~skdeepcluster.training.pretrain_layerwise`); the end-to-end
         pretraining then fine-tunes it.
 
-        A built autoencoder whose output is 0 on every sample for features
-        holding over 1 % of the data's sum of squares (dead output ReLUs) is
-        built and pretrained again from fresh weights, at most 3 times
-        (``pretrain_restarts_``); a warning says if the last is still silent.
+        A built autoencoder whose output ReLUs died in pretraining is built
+        and pretrained again from fresh weights (:meth:`_pretrain_until_alive`).
         """
         image_shape = self._check_image_shape(X.shape[1])
         given = self.autoencoder
@@ -609,27 +640,13 @@ class AutoencoderClusterMixin:
             self.pretrain_history_, self.pretrain_restarts_ = None, 0
             return wrap(module) if wrap is not None else module
         width = self.n_components if n_components is None else n_components
-        phases = set(log.history) if log is not None else set()
-        for restart in range(_DEAD_OUTPUT_RESTARTS + 1):
-            if restart and log is not None:  # the history keeps the pretraining that is kept
-                for phase in set(log.history) - phases:
-                    del log.history[phase]
+
+        def fresh():
             net = self._pretrain_fresh(X, log, width, image_shape, criterion, wrap, layerwise_epochs)
-            dead = dead_output_share(net.module_, X)
-            if dead <= _DEAD_OUTPUT_SHARE:
-                break
-        else:
-            warnings.warn(
-                f"{type(self).__name__}: after {_DEAD_OUTPUT_RESTARTS + 1} pretrainings from fresh weights, the "
-                f"autoencoder still outputs 0 for every sample on features holding {dead:.1%} of the data (ReLUs "
-                "at its output that never fire: dead, or not yet woken by a pretraining this short); pretrain longer, "
-                "try another random_state, or widen the last decoder layer.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        self.pretrain_restarts_ = restart
-        self.pretrain_history_ = net.history
-        return net.module_
+            return net.module_, net.history
+
+        module, self.pretrain_history_ = self._pretrain_until_alive(X, log, fresh)
+        return module
 
     def _pretrain_fresh(self, X, log, width, image_shape, criterion, wrap, layerwise_epochs):
         """Build the autoencoder from fresh weights and pretrain it: the skorch net that trained it."""

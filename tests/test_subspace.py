@@ -268,3 +268,23 @@ def test_a_pretraining_whose_output_relus_died_starts_again(monkeypatch):
     with pytest.warns(RuntimeWarning, match="after 2 pretrainings from fresh weights"):
         model.fit(X)
     assert model.pretrain_restarts_ == 1
+
+
+def test_dmsc_pretraining_starts_again_when_a_modality_s_output_relus_died(monkeypatch):
+    """DMSC's own pretraining loop gets the same restart: one dead modality is enough."""
+    X = np.random.default_rng(0).random((30, 128), dtype=np.float32) + 0.5
+    built = []
+
+    class FirstDead(subspace.MultimodalAutoencoder):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            with torch.no_grad():  # alive for sure, but the second modality dead on the first draw
+                for m, branch in enumerate(self.branches):
+                    branch.decoder[-1].bias.fill_(-100.0 if m == 1 and not built else 100.0)
+            built.append(self)
+
+    monkeypatch.setattr(subspace, "MultimodalAutoencoder", FirstDead)
+    model = DMSC(n_clusters=2, view_sizes=[64, 64], image_shape=(1, 8, 8), channels=(3,), kernel_sizes=(3,),
+                 strides=(2,), pretrain_epochs=2, max_iter=3, device="cpu", random_state=0).fit(X)
+    assert len(built) == 2 and model.pretrain_restarts_ == 1 and model.network_ is built[1]
+    assert len(model.history_["pretrain"]["reconstruction"]) == 2  # the kept pretraining only

@@ -39,7 +39,7 @@ class AEKMeans(AutoencoderClusterMixin, BaseDeepCluster):
         k-means centres in the embedding.
     autoencoder_ : torch.nn.Module
         The trained autoencoder.
-    {history_pretrain, pretrain_history_, n_iter_pretrain, n_features_in_, feature_names_in_, device_}
+    {history_pretrain, pretrain_history_, pretrain_restarts_, n_iter_pretrain, n_features_in_, feature_names_in_, device_}
     {learning_rate_scale_, divergence_restarts_}
 
     See Also

@@ -109,7 +109,7 @@ class DCN(AutoencoderClusterMixin, BaseDeepCluster):
     history_ : dict
         ``history_["pretrain"]["reconstruction"]`` and ``history_["clustering"]``
         with ``reconstruction``, ``kmeans`` and ``delta_label`` per epoch.
-    {pretrain_history_}
+    {pretrain_history_, pretrain_restarts_}
     n_iter_ : int
         Clustering epochs run.
     {n_features_in_, feature_names_in_, device_}

@@ -41,7 +41,7 @@ _PARAMETERS_TAIL_AND_ATTRIBUTES = """    n_init : int, default=20
     history_ : dict
         Per-epoch loss terms: ``history_["pretrain"]["reconstruction"]`` and
         ``history_["clustering"]`` with ``kl``, ``delta_label`` (one entry per refresh of P).
-    {pretrain_history_}
+    {pretrain_history_, pretrain_restarts_}
     n_iter_ : int
         Clustering iterations run.
     {n_features_in_, feature_names_in_, device_}

@@ -257,7 +257,7 @@ class DeepCluster(AutoencoderClusterMixin, BaseDeepCluster):
         ``history_["clustering"]`` with ``cross_entropy``, ``nmi_previous`` (NMI
         between two consecutive epochs' pseudo-labels, the paper's stability
         measure) and ``empty_splits`` per epoch.
-    {pretrain_history_}
+    {pretrain_history_, pretrain_restarts_}
     n_iter_ : int
         Epochs run.
     {n_features_in_, feature_names_in_, device_}

@@ -355,7 +355,7 @@ class VaDE(_GenerativeBase):
         ``history_["pretrain"]["reconstruction"]`` and ``history_["clustering"]``
         with ``reconstruction`` (:math:`-E\\log p(x|z)`), ``kl``
         (:math:`KL(q(z,c|x) \\| p(z,c))`) and ``lr``, one value per epoch.
-    {pretrain_history_}
+    {pretrain_history_, pretrain_restarts_}
     n_iter_ : int
         ELBO epochs run.
     {n_features_in_, feature_names_in_, device_}
@@ -700,7 +700,7 @@ class DHVC(_GenerativeBase):
         ``pretrain``, ``head`` (``cross_entropy``) and ``clustering`` phases;
         the latter has ``reconstruction``, ``cluster_kl``, ``prior_kl``,
         ``marginal_entropy``, ``conditional_entropy`` and ``lr`` per epoch.
-    {pretrain_history_}
+    {pretrain_history_, pretrain_restarts_}
     n_iter_ : int
         Joint epochs run.
     {n_features_in_, feature_names_in_, device_}

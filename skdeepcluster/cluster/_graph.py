@@ -364,7 +364,7 @@ _COMMON_PARAMS_END = """
         The graph branch.
     history_ : dict
         Per-epoch loss terms of ``"pretrain"`` and ``"clustering"``.
-    {pretrain_history_}
+    {pretrain_history_, pretrain_restarts_}
     n_iter_ : int
         Epochs of the joint phase run.
     {n_features_in_, feature_names_in_, device_}

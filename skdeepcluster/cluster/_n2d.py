@@ -128,7 +128,7 @@ class N2D(AutoencoderClusterMixin, BaseDeepCluster):
         The mixture fitted on the manifold.
     cluster_centers_ : ndarray of shape (n_clusters, n_components)
         Mean autoencoder embedding of each cluster's training samples.
-    {history_pretrain, pretrain_history_, n_iter_pretrain, n_features_in_, feature_names_in_, device_}
+    {history_pretrain, pretrain_history_, pretrain_restarts_, n_iter_pretrain, n_features_in_, feature_names_in_, device_}
     {learning_rate_scale_, divergence_restarts_}
 
     See Also

@@ -394,7 +394,7 @@ class DSCNet(AutoencoderClusterMixin, _SelfExpressiveClustering):
         + _COMMON_ATTRS
         + """    autoencoder_ : torch.nn.Module
         The same module as ``network_``.
-    {pretrain_history_}
+    {pretrain_history_, pretrain_restarts_}
 
     See Also
     --------
@@ -635,6 +635,7 @@ class DMSC(_SelfExpressiveClustering):
         The width of each modality used in fit.
     coefficient_shared_ : bool
         Always True: one self-expressive layer serves every modality.
+    {pretrain_restarts_}
 
     See Also
     --------
@@ -893,11 +894,16 @@ class DMSC(_SelfExpressiveClustering):
         self.view_sizes_ = sizes
         self.coefficient_shared_ = True
         conv = {"channels": self.channels, "kernel_sizes": self.kernel_sizes, "strides": self.strides}
-        self.network_ = MultimodalAutoencoder(
-            sizes, self.hidden_dims, self.n_components, self._image_shapes(sizes), self.fusion, self.fusion_function,
-            conv,
-        ).to(X.device)
-        self._pretrain(X, log)
+        shapes = self._image_shapes(sizes)
+
+        def fresh():
+            self.network_ = MultimodalAutoencoder(
+                sizes, self.hidden_dims, self.n_components, shapes, self.fusion, self.fusion_function, conv
+            ).to(X.device)
+            self._pretrain(X, log)
+            return self.network_, None
+
+        self._pretrain_until_alive(X, log, fresh)
         self._fit_subspace(X, log)
         del self._recon_weights, self._selfexp_weights
 
