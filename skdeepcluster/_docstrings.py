@@ -131,8 +131,8 @@ _LINE = re.compile(r"^(?P<indent>[ \t]*)\{(?P<names>[a-z_]+(?:, *[a-z_]+)*)\}[ \
 def _default_text(value):
     if isinstance(value, str):
         return f'"{value}"'
-    if isinstance(value, float):
-        return f"{value:g}"
+    if isinstance(value, float):  # short, unless that loses digits (1 / 255**2)
+        return f"{value:g}" if float(f"{value:g}") == value else repr(value)
     return repr(value)
 
 

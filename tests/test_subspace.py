@@ -90,6 +90,36 @@ def test_auto_thresh_ratio_is_the_codes_integer_division_rule(n_clusters, rho):
     assert DSCNet(n_clusters=n_clusters, thresh_ratio=0.04)._thresh_ratio() == 0.04
 
 
+def test_dmsc_default_loss_is_the_codes_on_pixels_in_0_255(monkeypatch):
+    """The code's 0.6/0.1 and 0.3/0.05 on sums, lambda2 = 10^(K/10-3), lambda1 = 1 on 0-255: the same objective."""
+    assert DMSC(n_clusters=10)._self_expression_weight() == pytest.approx(0.01)
+    assert DMSC(n_clusters=38)._self_expression_weight() == pytest.approx(10**0.8)
+    assert DMSC(n_clusters=10, self_expression_weight=3.0)._self_expression_weight() == 3.0
+    views, _ = make_multimodal(n_samples=40, n_subspaces=2, view_sizes=(6, 4), random_state=0)
+    views = [np.abs(v) for v in views]
+    seen = {}
+    original = subspace._SelfExpressiveClustering._fine_tune
+
+    def fine_tune(self, X, log):  # the loss of the first fine-tuning step, from the code's formula
+        net, n = self.network_, X.shape[0]
+        codes = net.codes(X)
+        C = torch.full((n, n), 1e-4).fill_diagonal_(0)  # coefficient_init, zero diagonal
+        cz = [C @ z for z in codes]
+        recon = net.reconstruct(cz)
+        x = net.split(X)
+        code = (0.6 * (x[0] - recon[0]).pow(2).sum() + 0.1 * (x[1] - recon[1]).pow(2).sum()) * 255**2
+        self_expression = 0.3 * (codes[0] - cz[0]).pow(2).sum() + 0.05 * (codes[1] - cz[1]).pow(2).sum()
+        code += C.pow(2).sum() + 0.01 * self_expression * 255**2
+        seen["code"] = code.item() / 255**2
+        return original(self, X, log)
+
+    monkeypatch.setattr(subspace._SelfExpressiveClustering, "_fine_tune", fine_tune)
+    model = DMSC(n_clusters=10, **{**TINY, "max_iter": 1}).fit(views)  # 10 clusters: lambda2 = 0.01
+    terms = {k: v[0] * 40 for k, v in model.history_["self_expression"].items()}  # logged divided by n
+    ours = terms["reconstruction"] + terms["coefficients"] / 255**2 + 0.01 * terms["self_expression"]
+    assert ours == pytest.approx(seen["code"], rel=1e-5)
+
+
 def test_codes_that_died_in_fine_tuning_warn_instead_of_crashing(subspaces):
     # Seen on MNIST's edge maps: every ReLU code was zero after fine-tuning, and the ridge inverse of the
     # out-of-sample rule was singular.

@@ -173,6 +173,10 @@ class _SelfExpressiveClustering(BaseDeepCluster):
             full[landmarks] = self._landmark_labels
             self.labels_ = full.cpu().numpy()
 
+    def _self_expression_weight(self):
+        """lambda2."""
+        return self.self_expression_weight
+
     def _thresh_ratio(self):
         """rho; ``"auto"``: ``max(0.4 - 0.1 floor((K - 1) / 10), 0.1)``, the Extended Yale B and DMSC codes' rule."""
         if self.thresh_ratio == "auto":
@@ -189,7 +193,7 @@ class _SelfExpressiveClustering(BaseDeepCluster):
         optimizer = torch.optim.Adam(params, lr=self.lr, **cuda)
         p = 1 if self.regularization == "l1" else 2
         recon_w, selfexp_w = self._view_weights()
-        lambda1, lambda2 = self.coefficient_weight, self.self_expression_weight
+        lambda1, lambda2 = self.coefficient_weight, self._self_expression_weight()
         net = self.network_
 
         def loss_fn(x):
@@ -264,7 +268,7 @@ class _SelfExpressiveClustering(BaseDeepCluster):
 _COMMON_PARAMS = """    regularization : {"l2", "l1"}, default="l2"
         The norm ``p`` of the coefficient penalty: ``"l2"`` is the squared
         Frobenius norm (the released DSC-Net-L2), ``"l1"`` the entrywise l1 norm.
-    coefficient_weight : float, default=1.0
+    coefficient_weight : float, default={default}
         :math:`\\lambda_1`, weight of :math:`\\|C\\|_p`.
     self_expression_weight : float, default={default}
         :math:`\\lambda_2`, weight of :math:`\\frac12\\|Z - CZ\\|_F^2`.
@@ -603,11 +607,12 @@ class DMSC(_SelfExpressiveClustering):
     fusion_function : {"sum", "max", "concat"}, default="sum"
         How spatial fusion combines them (ignored by ``"affinity"``).
     reconstruction_weights : sequence of float or None, default=None
-        :math:`a_m`, one per modality (None: all 1). The authors' code uses
-        0.6 for the first modality and 0.1 for the others.
+        :math:`a_m`, one per modality. None: the authors' code's, 1.2 for the
+        first modality and 0.2 for each other (its 0.6 and 0.1 weigh sums of
+        squares without the 1/2 of the formula above).
     self_expression_weights : sequence of float or None, default=None
-        :math:`b_m` of affinity fusion, one per modality (None: all 1; the
-        code uses 0.3 and 0.05).
+        :math:`b_m` of affinity fusion, one per modality. None: the code's,
+        0.6 for the first and 0.1 for each other (its 0.3 and 0.05).
     hidden_dims : sequence of int, default=(128,)
         Hidden widths of each modality's fully connected encoder.
     n_components : int, default=32
@@ -625,7 +630,7 @@ class DMSC(_SelfExpressiveClustering):
     strides : tuple of int, default=(2, 1, 2)
         Their strides.
 """
-        + _COMMON_PARAMS
+        + _COMMON_PARAMS.replace("self_expression_weight : float,", 'self_expression_weight : float or "auto",')
         + """
     Attributes
     ----------
@@ -647,13 +652,16 @@ class DMSC(_SelfExpressiveClustering):
         + _COMMON_NOTES
         + """
     Defaults: the authors' code's post-processing (``thresh_ratio="auto"``,
-    :math:`d = 6`, :math:`\\alpha = 8`; since session 19, ORL's 0.2, 3 and
-    1 before), its 1000 fine-tuning steps and :math:`C` starting at 1e-4.
-    Its weights are not ours: it scales :math:`\\lambda_2` with the number of
-    clusters (:math:`10^{K/10 - 3}`, for its faces) and weighs the first
-    modality above the others (0.6 and 0.1 for reconstruction, 0.3 and 0.05
-    for self-expression); here every modality weighs 1 and
-    :math:`\\lambda_2 = 2`, chosen for features in [0, 1].
+    :math:`d = 6`, :math:`\\alpha = 8`), its 1000 fine-tuning steps, :math:`C`
+    starting at 1e-4, and its weights (since session 21): the first modality
+    above the others (``reconstruction_weights``,
+    ``self_expression_weights``), :math:`\\lambda_2 = 10^{K/10 - 3}`
+    (``self_expression_weight="auto"``) and :math:`\\lambda_1 = 1/255^2`. The
+    code weighs :math:`\\|C\\|_F^2` by 1 on pixels in 0-255, as its README
+    asks the data to be; the squared errors of features in [0, 1] are
+    :math:`255^2` times smaller, so :math:`\\lambda_1 = 1/255^2` keeps its
+    balance of the terms (exactly so, up to Adam's epsilon, for a network
+    without biases, whose codes scale with its input).
 
     Deviations: the authors' code releases affinity fusion only (with
     convolutional encoders, whose network ``image_shape`` gives each image
@@ -661,9 +669,12 @@ class DMSC(_SelfExpressiveClustering):
     description with fully connected stems for ``"intermediate"`` and a linear
     adapter in front of each decoder when the fused code is not as wide as
     that modality's own code (``concat``, or the stems' code of width
-    ``n_components`` before convolutional decoders). Pretraining reconstructs every modality
-    without the self-expressive layer (the code keeps a trainable C there,
-    which fine-tuning discards).
+    ``n_components`` before convolutional decoders). Pretraining reconstructs
+    every modality without the self-expressive layer (the code keeps a
+    trainable C there, which fine-tuning discards), for 100 epochs: the
+    code's pretraining script runs 150,000 mini-batch steps of 256 by
+    default (18,750 epochs of sklearn's digits, 3,750 of 10,000 images),
+    too long for a default on a CPU; ``pretrain_epochs`` sets it.
 
     References
     ----------
@@ -697,6 +708,7 @@ class DMSC(_SelfExpressiveClustering):
         "fusion_function": [StrOptions(set(FUSION_FUNCTIONS))],
         "reconstruction_weights": [list, tuple, None],
         "self_expression_weights": [list, tuple, None],
+        "self_expression_weight": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "hidden_dims": [tuple, list],
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "image_shape": [tuple, list, None],
@@ -724,8 +736,8 @@ class DMSC(_SelfExpressiveClustering):
         kernel_sizes=(5, 3, 3),
         strides=(2, 1, 2),
         regularization="l2",
-        coefficient_weight=1.0,
-        self_expression_weight=2.0,
+        coefficient_weight=1 / 255**2,
+        self_expression_weight="auto",
         coefficient_init=1e-4,
         zero_diagonal=True,
         pretrain_epochs=100,
@@ -847,9 +859,10 @@ class DMSC(_SelfExpressiveClustering):
             )
         return sizes
 
-    def _per_view(self, value, name, n_views):
+    def _per_view(self, value, name, n_views, first, others):
+        """The weights ``value``, one per modality; None: ``first`` for the first modality, ``others`` after it."""
         if value is None:
-            return [1.0] * n_views
+            return [first] + [others] * (n_views - 1)
         value = [float(v) for v in value]
         if len(value) != n_views:
             raise ValueError(f"{name} has {len(value)} entries, but there are {n_views} modalities.")
@@ -881,11 +894,18 @@ class DMSC(_SelfExpressiveClustering):
     def _view_weights(self):
         return self._recon_weights, self._selfexp_weights
 
+    def _self_expression_weight(self):
+        """lambda2; ``"auto"``: the code's :math:`10^{K/10 - 3}`."""
+        if self.self_expression_weight == "auto":
+            return 10 ** (self.n_clusters / 10 - 3)
+        return self.self_expression_weight
+
     def _fit(self, X, log):
         sizes = self._list_sizes or self._resolve_view_sizes(X.shape[1])
         n_views = len(sizes)
-        self._recon_weights = self._per_view(self.reconstruction_weights, "reconstruction_weights", n_views)
-        selfexp = self._per_view(self.self_expression_weights, "self_expression_weights", n_views)
+        # None: the code's weights, 0.6 and 0.1 (reconstruction), 0.3 and 0.05 (self-expression), times 2 for our 1/2
+        self._recon_weights = self._per_view(self.reconstruction_weights, "reconstruction_weights", n_views, 1.2, 0.2)
+        selfexp = self._per_view(self.self_expression_weights, "self_expression_weights", n_views, 0.6, 0.1)
         if self.fusion != "affinity":
             selfexp = [1.0]  # one fused code
         self._selfexp_weights = selfexp
