@@ -507,7 +507,9 @@ def dead_output_share(module, X, batch_size=4096):
     gradient. With few channels this hits a fixed set of pixels; a 3x3
     stride-2 transposed convolution from 3 channels, for one, gives each
     quarter of the pixels (one parity of row and column) its own 3 kernel
-    taps, all negative at initialisation with probability 1/8. The share is
+    taps, all negative at initialisation with probability 1/8 (and alike
+    codes kill a pixel more often: a weighted sum negative on one code is
+    then negative on all). The share is
     0 for a decoder with a linear output; a dead feature counts in proportion
     to the data it should have reconstructed, so a pixel that is 0 in every
     image costs nothing.
