@@ -664,9 +664,13 @@ class AutoencoderClusterMixin:
             batch_size=self.batch_size,
             lr=self.pretrain_lr,
             log=log,
-            callbacks=self.pretrain_callbacks,
+            callbacks=self._pretrain_callbacks(),
             **extra,
         )
+
+    def _pretrain_callbacks(self):
+        """The pretraining's skorch callbacks: the user's ``pretrain_callbacks`` (a method may add its own)."""
+        return list(self.pretrain_callbacks or [])
 
     def _build_autoencoder(self, n_features, n_components, image_shape):
         """The autoencoder to pretrain: the library's default for rows or images."""

@@ -41,6 +41,7 @@ __all__ = [
     "minibatches",
     "batched_apply",
     "pretrain_autoencoder",
+    "PlateauStop",
     "DenoisingPair",
     "pretrain_layerwise",
     "kmeans_centers",
@@ -344,6 +345,38 @@ class _LogCallback(Callback):
         self.log.record(self.phase, **{self.term: net.history[-1, "train_loss"]})
 
 
+class PlateauStop(Callback):
+    """Stop training once the loss has stopped falling: a skorch callback.
+
+    An epoch improves on the best loss so far when its loss is below
+    ``(1 - tol)`` times that best; training stops after ``n_iter_no_change``
+    epochs in a row without an improvement (scikit-learn's ``tol`` and
+    ``n_iter_no_change``, relative, so the rule does not depend on the data's
+    scale). It is skorch's ``EarlyStopping`` on the training loss with
+    ``threshold_mode="rel"``, without its printed message, and changes no
+    training step, so CUDA graphs stay on. :meth:`update` serves plain loops.
+    """
+
+    def __init__(self, n_iter_no_change, tol):
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+
+    def on_train_begin(self, net=None, **kwargs):
+        self.best_loss_, self.epochs_no_change_ = math.inf, 0
+
+    def update(self, loss):
+        """Record one epoch's loss; True when training should stop."""
+        if loss < self.best_loss_ * (1 - self.tol):
+            self.best_loss_, self.epochs_no_change_ = loss, 0
+        else:
+            self.epochs_no_change_ += 1
+        return self.epochs_no_change_ >= self.n_iter_no_change
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.update(net.history[-1, "train_loss"]):
+            raise KeyboardInterrupt  # skorch's way for a callback to end training
+
+
 class _StopTraining(KeyboardInterrupt):
     """A skorch callback's KeyboardInterrupt: the end of training, not a Ctrl-C."""
 
@@ -438,7 +471,9 @@ class AutoencoderNet(NeuralNet):
         Extra callbacks (an LR scheduler, gradient clipping) may change what a
         step does, so they get skorch's ordinary eager step.
         """
-        extra = [name for name, _ in self.callbacks_ if name not in self._graph_safe_callbacks]
+        extra = [
+            name for name, cb in self.callbacks_ if name not in self._graph_safe_callbacks and not isinstance(cb, PlateauStop)
+        ]
         return (
             CUDA_GRAPHS
             and torch.device(self.device).type == "cuda"

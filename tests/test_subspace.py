@@ -72,6 +72,16 @@ def test_union_of_subspaces_is_recovered_where_kmeans_fails(subspaces):
     assert set(model.history_["self_expression"]) == {"reconstruction", "coefficients", "self_expression"}
 
 
+def test_dscnet_pretrains_until_the_reconstruction_error_stops_falling(subspaces):
+    X, _ = subspaces
+    common = dict(TINY, pretrain_epochs=300, pretrain_tol=0.5)
+    stopped = DSCNet(n_clusters=3, pretrain_n_iter_no_change=3, **common).fit(X)
+    epochs = len(stopped.history_["pretrain"]["reconstruction"])
+    assert 3 < epochs < 300
+    fixed = DSCNet(n_clusters=3, pretrain_n_iter_no_change=None, **dict(common, pretrain_epochs=20)).fit(X)
+    assert len(fixed.history_["pretrain"]["reconstruction"]) == 20
+
+
 def test_free_diagonal_is_the_released_l2_codes_layer(subspaces):
     layer = SelfExpressive(3, init=0.5, zero_diagonal=False)
     torch.testing.assert_close(layer.coefficients().detach(), torch.full((3, 3), 0.5))

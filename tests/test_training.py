@@ -8,6 +8,7 @@ from skdeepcluster.training import (
     DenoisingPair,
     DeviceBatchIterator,
     LossAccumulator,
+    PlateauStop,
     TrainingLog,
     dead_output_share,
     pretrain_autoencoder,
@@ -40,6 +41,29 @@ def test_skorch_pretraining_lowers_the_loss():
     losses = log.history["pretrain"]["reconstruction"]
     assert len(losses) == 15 and losses[-1] < losses[0] / 2
     np.testing.assert_allclose(net.history[:, "train_loss"], losses)
+
+
+def test_plateau_stop_counts_epochs_without_a_relative_improvement():
+    stop = PlateauStop(n_iter_no_change=2, tol=0.1)
+    stop.on_train_begin()
+    # 10 -> 8 improves (8 < 9); 7.5 does not (not below 7.2); 7.0 does; 6.5 and 6.4 do not (not below 6.3).
+    assert [stop.update(v) for v in (10.0, 8.0, 7.5, 7.0, 6.5, 6.4)] == [False, False, False, False, False, True]
+    assert stop.best_loss_ == 7.0
+    stop.on_train_begin()  # a new fit starts afresh
+    assert stop.best_loss_ == float("inf") and stop.epochs_no_change_ == 0
+
+
+def test_plateau_stop_ends_skorch_pretraining_early():
+    torch.manual_seed(0)
+    X = torch.rand(64, 10)
+    log = TrainingLog()
+    # An improvement must halve the loss: the first epochs that fail to end the pretraining.
+    net = pretrain_autoencoder(MLPAutoencoder(10, (8,), 3), X, epochs=200, batch_size=64, lr=1e-3, log=log,
+                               callbacks=[("converged", PlateauStop(3, 0.5))])
+    epochs = len(log.history["pretrain"]["reconstruction"])
+    assert 3 < epochs < 200 and len(net.history) == epochs
+    losses = np.array(log.history["pretrain"]["reconstruction"])
+    assert (losses[-3:] >= 0.5 * losses[:-3].min()).all()
 
 
 def test_conv_autoencoder_shapes():
