@@ -204,7 +204,8 @@ def fit_one(name, X, y, seed, device, extra):
            "n_iter": getattr(model, "n_iter_", None)}
     pretraining = (getattr(model, "history_", None) or {}).get("pretrain")
     restarts = getattr(model, "pretrain_restarts_", 0)
-    if pretraining and (extra.get("pretrain_callbacks") or restarts):  # stopped early or started again: say so
+    stops = extra.get("pretrain_callbacks") or getattr(model, "pretrain_n_iter_no_change", None)
+    if pretraining and (stops or restarts):  # may stop early, or started again: say so
         print(f"{name:10s} seed={seed} pretraining ran {len(next(iter(pretraining.values())))} epochs, "
               f"{restarts} restarts", flush=True)
     return row
