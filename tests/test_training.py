@@ -5,6 +5,7 @@ from skdeepcluster.nn import ConvAutoencoder, FeatureMapAutoencoder, MLPAutoenco
 import pytest
 
 from skdeepcluster.training import (
+    AutoencoderNet,
     DenoisingPair,
     DeviceBatchIterator,
     LossAccumulator,
@@ -57,13 +58,27 @@ def test_plateau_stop_ends_skorch_pretraining_early():
     torch.manual_seed(0)
     X = torch.rand(64, 10)
     log = TrainingLog()
-    # An improvement must halve the loss: the first epochs that fail to end the pretraining.
+    # An improvement must halve the loss: three epochs in a row that do not end the pretraining.
     net = pretrain_autoencoder(MLPAutoencoder(10, (8,), 3), X, epochs=200, batch_size=64, lr=1e-3, log=log,
                                callbacks=[("converged", PlateauStop(3, 0.5))])
     epochs = len(log.history["pretrain"]["reconstruction"])
     assert 3 < epochs < 200 and len(net.history) == epochs
     losses = np.array(log.history["pretrain"]["reconstruction"])
     assert (losses[-3:] >= 0.5 * losses[:-3].min()).all()
+
+
+def test_plateau_stop_keeps_cuda_graphs_where_other_callbacks_turn_them_off(monkeypatch):
+    from skorch.callbacks import EarlyStopping
+
+    monkeypatch.setattr(training, "CUDA_GRAPHS", True)
+
+    def graphable(callbacks):
+        net = AutoencoderNet(MLPAutoencoder(4, (3,), 2), callbacks=callbacks, optimizer__capturable=True).initialize()
+        net.device = "cuda"  # what graphable asks of the device; nothing here runs on it
+        return net.graphable()
+
+    assert graphable([("converged", PlateauStop(3, 0.1))]) and graphable([PlateauStop(3, 0.1)])
+    assert not graphable([EarlyStopping(monitor="train_loss")])
 
 
 def test_conv_autoencoder_shapes():
