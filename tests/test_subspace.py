@@ -328,3 +328,20 @@ def test_dmsc_pretraining_starts_again_when_a_modality_s_output_relus_died(monke
                  strides=(2,), pretrain_epochs=2, max_iter=3, device="cpu", random_state=0).fit(X)
     assert len(built) == 2 and model.pretrain_restarts_ == 1 and model.network_ is built[1]
     assert len(model.history_["pretrain"]["reconstruction"]) == 2  # the kept pretraining only
+
+
+def test_dmsc_pretrains_on_the_full_batch_until_the_error_stops_falling(monkeypatch):
+    """The authors' pretraining takes the whole data set as its batch; ours also stops once the error is flat."""
+    views, _ = make_multimodal(n_samples=90, n_subspaces=3, view_sizes=(12, 8), noise=(0.01, 0.01), random_state=0)
+    X = np.hstack(views)
+    batches = []
+    drawn = subspace.minibatches
+    monkeypatch.setattr(subspace, "minibatches", lambda *args: batches.append(args) or drawn(*args))
+    common = dict(view_sizes=[12, 8], hidden_dims=(), n_components=6, max_iter=2, device="cpu", random_state=0)
+    stopped = DMSC(n_clusters=3, pretrain_epochs=300, pretrain_n_iter_no_change=3, pretrain_tol=0.5, **common).fit(X)
+    assert not batches  # full batch: no mini-batch index was drawn
+    assert 3 < len(stopped.history_["pretrain"]["reconstruction"]) < 300
+    fixed = DMSC(n_clusters=3, pretrain_epochs=20, pretrain_n_iter_no_change=None, **common).fit(X)
+    assert len(fixed.history_["pretrain"]["reconstruction"]) == 20
+    DMSC(n_clusters=3, pretrain_epochs=1, batch_size=32, **common).fit(X)
+    assert batches == [(90, 32, torch.device("cpu"))]  # mini-batches only when asked for

@@ -599,6 +599,27 @@ def _is_view_list(X):
     return isinstance(X, (list, tuple)) and len(X) > 0 and all(getattr(a, "ndim", 0) == 2 for a in X)
 
 
+_DMSC_PRETRAIN = """    pretrain_epochs : int, default={default}
+        Most epochs of pretraining (Adam on the weighted reconstruction
+        errors, :math:`\\sum_m \\frac{a_m}{2}\\|X_m - \\hat X_m\\|^2`); with the
+        default full batch an epoch is one step, and 150,000 is the number
+        of steps of the authors' pretraining script. It ends earlier once
+        the error has stopped falling (``pretrain_n_iter_no_change``).
+    pretrain_n_iter_no_change : int or None, default={default}
+        Pretraining ends after this many epochs in a row that do not lower
+        the best reconstruction error so far by a fraction ``pretrain_tol``
+        (:class:`~skdeepcluster.training.PlateauStop`, as in
+        :class:`DSCNet`). None runs all ``pretrain_epochs``.
+    pretrain_tol : float, default={default}
+        The relative fall of the reconstruction error that counts as an
+        improvement for ``pretrain_n_iter_no_change``.
+    {pretrain_lr}
+    batch_size : int or None, default={default}
+        Mini-batch size of the pretraining; None is the whole data set, as in
+        the authors' code (the fine-tuning is full batch either way).
+"""
+
+
 class DMSC(_SelfExpressiveClustering):
     __doc__ = (
         """Deep Multimodal Subspace Clustering networks (Abavisani and Patel, 2018).
@@ -663,7 +684,9 @@ class DMSC(_SelfExpressiveClustering):
     strides : tuple of int, default=(2, 1, 2)
         Their strides.
 """
-        + _COMMON_PARAMS.replace("self_expression_weight : float,", 'self_expression_weight : float or "auto",')
+        + _COMMON_PARAMS.replace("self_expression_weight : float,", 'self_expression_weight : float or "auto",').replace(
+            "    {pretrain_epochs, pretrain_lr, batch_size_pretrain}\n", _DMSC_PRETRAIN
+        )
         + """
     Attributes
     ----------
@@ -702,12 +725,16 @@ class DMSC(_SelfExpressiveClustering):
     description with fully connected stems for ``"intermediate"`` and a linear
     adapter in front of each decoder when the fused code is not as wide as
     that modality's own code (``concat``, or the stems' code of width
-    ``n_components`` before convolutional decoders). Pretraining reconstructs
-    every modality without the self-expressive layer (the code keeps a
-    trainable C there, which fine-tuning discards), for 100 epochs: the
-    code's pretraining script runs 150,000 mini-batch steps of 256 by
-    default (18,750 epochs of sklearn's digits, 3,750 of 10,000 images),
-    too long for a default on a CPU; ``pretrain_epochs`` sets it.
+    ``n_components`` before convolutional decoders). The code's pretraining
+    script runs 150,000 full-batch Adam steps (its batch is the whole data
+    set) and passes the codes through a trainable C with no penalty, which
+    fine-tuning discards; as it shuffles the rows at every step, C cannot
+    follow the samples, and what serves every order,
+    :math:`aI + b\\mathbf{1}\\mathbf{1}^\\top`, the decoder can absorb. Ours pretrains full batch without C, until the reconstruction
+    error has not fallen by 0.1 % for 50 steps in a row (as
+    :class:`DSCNet`), at most the code's 150,000 steps. Until session 22 it
+    ran 100 epochs of mini-batches of 256, the mean squared error of each
+    modality (not the code's sums) weighted.
 
     References
     ----------
@@ -749,8 +776,10 @@ class DMSC(_SelfExpressiveClustering):
         "kernel_sizes": [tuple, list],
         "strides": [tuple, list],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "pretrain_n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
+        "pretrain_tol": [Interval(Real, 0, 1, closed="left")],
         "pretrain_lr": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(
@@ -773,9 +802,11 @@ class DMSC(_SelfExpressiveClustering):
         self_expression_weight="auto",
         coefficient_init=1e-4,
         zero_diagonal=True,
-        pretrain_epochs=100,
+        pretrain_epochs=150000,
+        pretrain_n_iter_no_change=50,
+        pretrain_tol=1e-3,
         pretrain_lr=1e-3,
-        batch_size=256,
+        batch_size=None,
         max_iter=1000,
         lr=1e-3,
         thresh_ratio="auto",
@@ -807,6 +838,8 @@ class DMSC(_SelfExpressiveClustering):
         self.coefficient_init = coefficient_init
         self.zero_diagonal = zero_diagonal
         self.pretrain_epochs = pretrain_epochs
+        self.pretrain_n_iter_no_change = pretrain_n_iter_no_change
+        self.pretrain_tol = pretrain_tol
         self.pretrain_lr = pretrain_lr
         self.batch_size = batch_size
         self.max_iter = max_iter
@@ -961,7 +994,8 @@ class DMSC(_SelfExpressiveClustering):
         del self._recon_weights, self._selfexp_weights
 
     def _pretrain(self, X, log):
-        """Mini-batch Adam on the weighted mean squared reconstruction of every modality."""
+        """Adam on every modality's weighted reconstruction error per sample (the code's sums, with the formula's 1/2),
+        full batch by default as in the code, until the error stops falling."""
         net = self.network_
         cuda = {"fused": True, "capturable": True} if X.device.type == "cuda" else {}
         optimizer = torch.optim.Adam(net.parameters(), lr=self.pretrain_lr, **cuda)
@@ -969,14 +1003,26 @@ class DMSC(_SelfExpressiveClustering):
 
         def loss_fn(x):
             recon = net.reconstruct(net.codes(x))
-            loss = sum(w * (v - v_hat).pow(2).mean() for w, v, v_hat in zip(weights, net.split(x), recon))
+            loss = sum(w / 2 * (v - v_hat).pow(2).sum(1).mean() for w, v, v_hat in zip(weights, net.split(x), recon))
             return loss, {"reconstruction": loss}
 
         step = TrainStep(loss_fn, optimizer)
         losses = LossAccumulator()
+        n = X.shape[0]
+        full_batch = self.batch_size is None or self.batch_size >= n
+        converged = None
+        if self.pretrain_n_iter_no_change is not None:
+            converged = PlateauStop(self.pretrain_n_iter_no_change, self.pretrain_tol)
+            converged.on_train_begin()
         net.train()
         with log.phase("pretrain", total=self.pretrain_epochs):
             for _ in range(self.pretrain_epochs):
-                for index in minibatches(X.shape[0], self.batch_size, X.device):
-                    losses.add(len(index), **step(X[index]))
-                log.record("pretrain", **losses.means())
+                if full_batch:
+                    losses.add(n, **step(X))
+                else:
+                    for index in minibatches(n, self.batch_size, X.device):
+                        losses.add(len(index), **step(X[index]))
+                epoch = losses.means()
+                log.record("pretrain", **epoch)
+                if converged is not None and converged.update(epoch["reconstruction"]):
+                    break
