@@ -330,18 +330,19 @@ def test_dmsc_pretraining_starts_again_when_a_modality_s_output_relus_died(monke
     assert len(model.history_["pretrain"]["reconstruction"]) == 2  # the kept pretraining only
 
 
-def test_dmsc_pretrains_on_the_full_batch_until_the_error_stops_falling(monkeypatch):
-    """The authors' pretraining takes the whole data set as its batch; ours also stops once the error is flat."""
+def test_dmsc_pretrains_on_the_full_batch_until_the_error_stops_falling_when_asked(monkeypatch):
+    """``batch_size=None`` takes the whole data set as the authors' code does; the plateau rule ends it early."""
     views, _ = make_multimodal(n_samples=90, n_subspaces=3, view_sizes=(12, 8), noise=(0.01, 0.01), random_state=0)
     X = np.hstack(views)
     batches = []
     drawn = subspace.minibatches
     monkeypatch.setattr(subspace, "minibatches", lambda *args: batches.append(args) or drawn(*args))
     common = dict(view_sizes=[12, 8], hidden_dims=(), n_components=6, max_iter=2, device="cpu", random_state=0)
-    stopped = DMSC(n_clusters=3, pretrain_epochs=300, pretrain_n_iter_no_change=3, pretrain_tol=0.5, **common).fit(X)
+    stopped = DMSC(n_clusters=3, batch_size=None, pretrain_epochs=300, pretrain_n_iter_no_change=3, pretrain_tol=0.5,
+                   **common).fit(X)
     assert not batches  # full batch: no mini-batch index was drawn
     assert 3 < len(stopped.history_["pretrain"]["reconstruction"]) < 300
-    fixed = DMSC(n_clusters=3, pretrain_epochs=20, pretrain_n_iter_no_change=None, **common).fit(X)
+    fixed = DMSC(n_clusters=3, batch_size=None, pretrain_epochs=20, **common).fit(X)
     assert len(fixed.history_["pretrain"]["reconstruction"]) == 20
-    DMSC(n_clusters=3, pretrain_epochs=1, batch_size=32, **common).fit(X)
-    assert batches == [(90, 32, torch.device("cpu"))]  # mini-batches only when asked for
+    DMSC(n_clusters=3, pretrain_epochs=1, **common).fit(X)
+    assert batches == [(90, 256, torch.device("cpu"))]  # the default: mini-batches of 256, no stop

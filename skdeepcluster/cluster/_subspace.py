@@ -600,23 +600,22 @@ def _is_view_list(X):
 
 
 _DMSC_PRETRAIN = """    pretrain_epochs : int, default={default}
-        Most epochs of pretraining (Adam on the weighted reconstruction
-        errors, :math:`\\sum_m \\frac{a_m}{2}\\|X_m - \\hat X_m\\|^2`); with the
-        default full batch an epoch is one step, and 150,000 is the number
-        of steps of the authors' pretraining script. It ends earlier once
-        the error has stopped falling (``pretrain_n_iter_no_change``).
+        Epochs of pretraining (Adam on the modalities' mean squared
+        reconstruction errors, weighted by :math:`a_m`); with
+        ``batch_size=None`` an epoch is one step (the authors' script runs
+        150,000 such steps).
     pretrain_n_iter_no_change : int or None, default={default}
-        Pretraining ends after this many epochs in a row that do not lower
-        the best reconstruction error so far by a fraction ``pretrain_tol``
-        (:class:`~skdeepcluster.training.PlateauStop`, as in
-        :class:`DSCNet`). None runs all ``pretrain_epochs``.
+        When set, pretraining ends after this many epochs in a row that do
+        not lower the best reconstruction error so far by a fraction
+        ``pretrain_tol`` (:class:`~skdeepcluster.training.PlateauStop`, as
+        in :class:`DSCNet`); ``pretrain_epochs`` is then the most it runs.
     pretrain_tol : float, default={default}
         The relative fall of the reconstruction error that counts as an
         improvement for ``pretrain_n_iter_no_change``.
     {pretrain_lr}
     batch_size : int or None, default={default}
-        Mini-batch size of the pretraining; None is the whole data set, as in
-        the authors' code (the fine-tuning is full batch either way).
+        Mini-batch size of the pretraining; None takes the whole data set, as
+        the authors' code does (the fine-tuning is full batch either way).
 """
 
 
@@ -730,11 +729,16 @@ class DMSC(_SelfExpressiveClustering):
     set) and passes the codes through a trainable C with no penalty, which
     fine-tuning discards; as it shuffles the rows at every step, C cannot
     follow the samples, and what serves every order,
-    :math:`aI + b\\mathbf{1}\\mathbf{1}^\\top`, the decoder can absorb. Ours pretrains full batch without C, until the reconstruction
-    error has not fallen by 0.1 % for 50 steps in a row (as
-    :class:`DSCNet`), at most the code's 150,000 steps. Until session 22 it
-    ran 100 epochs of mini-batches of 256, the mean squared error of each
-    modality (not the code's sums) weighted.
+    :math:`aI + b\\mathbf{1}\\mathbf{1}^\\top`, the decoder can absorb.
+    Ours pretrains without C for 100 epochs of mini-batches of 256, on each
+    modality's mean squared error weighted (the code weighs sums, which
+    differ when the modalities differ in width): too short by the code's
+    measure, but fit for a CPU. Full batch on the code's sums until the
+    error stopped falling (``batch_size=None, pretrain_n_iter_no_change=50,
+    pretrain_epochs=150000``; session 22, commit c374698) ran 2,456 to
+    3,578 steps, 6 minutes a fit on 2 CPU cores for one modality of digits
+    and over 9 for two, and clustered no better on the four fits that
+    finished (``benchmarks/results/dmsc_full_batch_pretraining.csv``).
 
     References
     ----------
@@ -802,11 +806,11 @@ class DMSC(_SelfExpressiveClustering):
         self_expression_weight="auto",
         coefficient_init=1e-4,
         zero_diagonal=True,
-        pretrain_epochs=150000,
-        pretrain_n_iter_no_change=50,
+        pretrain_epochs=100,
+        pretrain_n_iter_no_change=None,
         pretrain_tol=1e-3,
         pretrain_lr=1e-3,
-        batch_size=None,
+        batch_size=256,
         max_iter=1000,
         lr=1e-3,
         thresh_ratio="auto",
@@ -994,8 +998,8 @@ class DMSC(_SelfExpressiveClustering):
         del self._recon_weights, self._selfexp_weights
 
     def _pretrain(self, X, log):
-        """Adam on every modality's weighted reconstruction error per sample (the code's sums, with the formula's 1/2),
-        full batch by default as in the code, until the error stops falling."""
+        """Adam on every modality's weighted mean squared reconstruction error, in mini-batches or (``batch_size=None``)
+        full batch as in the code, for ``pretrain_epochs`` or until the error stops falling."""
         net = self.network_
         cuda = {"fused": True, "capturable": True} if X.device.type == "cuda" else {}
         optimizer = torch.optim.Adam(net.parameters(), lr=self.pretrain_lr, **cuda)
@@ -1003,13 +1007,13 @@ class DMSC(_SelfExpressiveClustering):
 
         def loss_fn(x):
             recon = net.reconstruct(net.codes(x))
-            loss = sum(w / 2 * (v - v_hat).pow(2).sum(1).mean() for w, v, v_hat in zip(weights, net.split(x), recon))
+            loss = sum(w * (v - v_hat).pow(2).mean() for w, v, v_hat in zip(weights, net.split(x), recon))
             return loss, {"reconstruction": loss}
 
         step = TrainStep(loss_fn, optimizer)
         losses = LossAccumulator()
         n = X.shape[0]
-        full_batch = self.batch_size is None or self.batch_size >= n
+        full_batch = self.batch_size is None
         converged = None
         if self.pretrain_n_iter_no_change is not None:
             converged = PlateauStop(self.pretrain_n_iter_no_change, self.pretrain_tol)
