@@ -96,6 +96,8 @@ class _SelfExpressiveClustering(BaseDeepCluster):
 
     _subspace_constraints = {
         "regularization": [StrOptions({"l1", "l2"})],
+        "pretrain_n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],  # PlateauStop
+        "pretrain_tol": [Interval(Real, 0, 1, closed="left")],
         "coefficient_weight": [Interval(Real, 0, None, closed="left")],
         "self_expression_weight": [Interval(Real, 0, None, closed="left")],
         "coefficient_init": [Interval(Real, None, None, closed="neither")],
@@ -477,8 +479,6 @@ class DSCNet(AutoencoderClusterMixin, _SelfExpressiveClustering):
         **_SelfExpressiveClustering._subspace_constraints,
         "channels": [tuple, list],
         "kernel_sizes": [tuple, list],
-        "pretrain_n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
-        "pretrain_tol": [Interval(Real, 0, 1, closed="left")],
     }
 
     def __init__(
@@ -780,8 +780,6 @@ class DMSC(_SelfExpressiveClustering):
         "kernel_sizes": [tuple, list],
         "strides": [tuple, list],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
-        "pretrain_n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
-        "pretrain_tol": [Interval(Real, 0, 1, closed="left")],
         "pretrain_lr": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
     }
