@@ -43,6 +43,10 @@ ENTRIES = {
     "pretrain_lr": """
         pretrain_lr : float, default={default}
             Adam learning rate of the pretraining.""",
+    "pretrain_tol": """
+        pretrain_tol : float, default={default}
+            The relative fall of the reconstruction error that counts as an
+            improvement for ``pretrain_n_iter_no_change``.""",
     "batch_size": """
         batch_size : int, default={default}
             Mini-batch size of both phases.""",

@@ -119,6 +119,12 @@ class _SelfExpressiveClustering(BaseDeepCluster):
     def _view_weights(self):
         return None, None
 
+    def _plateau_stop(self):
+        """The pretraining's stop once the error is flat (``pretrain_n_iter_no_change``), or None."""
+        if self.pretrain_n_iter_no_change is None:
+            return None
+        return PlateauStop(self.pretrain_n_iter_no_change, self.pretrain_tol)
+
     def _check_feasible(self, n):
         """Raise before pretraining when the fit cannot succeed: an l1 penalty with a free diagonal, or too many samples."""
         if self.regularization == "l1" and not self.zero_diagonal:
@@ -357,10 +363,7 @@ _PRETRAIN_UNTIL_CONVERGED = """    pretrain_epochs : int, default={default}
         the best reconstruction error so far by a fraction ``pretrain_tol``
         (:class:`~skdeepcluster.training.PlateauStop`): the authors pretrain
         until the reconstructions are good. None runs all ``pretrain_epochs``.
-    pretrain_tol : float, default={default}
-        The relative fall of the reconstruction error that counts as an
-        improvement for ``pretrain_n_iter_no_change``.
-    {pretrain_lr, batch_size_pretrain}
+    {pretrain_tol, pretrain_lr, batch_size_pretrain}
 """
 
 
@@ -550,10 +553,8 @@ class DSCNet(AutoencoderClusterMixin, _SelfExpressiveClustering):
         return [1.0], [1.0]
 
     def _pretrain_callbacks(self):
-        callbacks = super()._pretrain_callbacks()
-        if self.pretrain_n_iter_no_change is None:
-            return callbacks
-        return [("converged", PlateauStop(self.pretrain_n_iter_no_change, self.pretrain_tol)), *callbacks]
+        converged = self._plateau_stop()
+        return ([("converged", converged)] if converged else []) + super()._pretrain_callbacks()
 
     def _build_autoencoder(self, n_features, n_components, image_shape):
         if image_shape is None:
@@ -609,10 +610,7 @@ _DMSC_PRETRAIN = """    pretrain_epochs : int, default={default}
         not lower the best reconstruction error so far by a fraction
         ``pretrain_tol`` (:class:`~skdeepcluster.training.PlateauStop`, as
         in :class:`DSCNet`); ``pretrain_epochs`` is then the most it runs.
-    pretrain_tol : float, default={default}
-        The relative fall of the reconstruction error that counts as an
-        improvement for ``pretrain_n_iter_no_change``.
-    {pretrain_lr}
+    {pretrain_tol, pretrain_lr}
     batch_size : int or None, default={default}
         Mini-batch size of the pretraining; None takes the whole data set, as
         the authors' code does (the fine-tuning is full batch either way).
@@ -1012,9 +1010,8 @@ class DMSC(_SelfExpressiveClustering):
         losses = LossAccumulator()
         n = X.shape[0]
         full_batch = self.batch_size is None
-        converged = None
-        if self.pretrain_n_iter_no_change is not None:
-            converged = PlateauStop(self.pretrain_n_iter_no_change, self.pretrain_tol)
+        converged = self._plateau_stop()
+        if converged is not None:
             converged.on_train_begin()
         net.train()
         with log.phase("pretrain", total=self.pretrain_epochs):
