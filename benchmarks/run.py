@@ -62,9 +62,10 @@ SETTINGS = {
        for name in ("subspaces", "subspaces-noise0.1", "subspaces-noise0.2", "multimodal-view1", "multimodal-view2")},
     "multimodal": {"DMSC": {"hidden_dims": (), "view_sizes": [30, 20]}},
     # DSC-Net's own data sets (see load): the authors' settings, read from their released code.
-    # COIL20 (pixels in [0, 1]) is the setting of DSCNet's defaults; ORL's pixels stay in 0-255, as in
+    # COIL20 (pixels in [0, 1]) is the setting of DSCNet's defaults but for its code's unit diagonal
+    # in the post-processing (off by default: see DSCNet's Notes); ORL's pixels stay in 0-255, as in
     # their code, with its network, weights, steps and post-processing.
-    "coil20": {"DSCNet": {"image_shape": (1, 32, 32)}},
+    "coil20": {"DSCNet": {"image_shape": (1, 32, 32), "unit_diagonal": True}},
     "orl": {"DSCNet": {"image_shape": (1, 32, 32), "channels": (3, 3, 5), "kernel_sizes": (3, 3, 3),
                        "self_expression_weight": 0.2, "max_iter": 700, "thresh_ratio": 0.2, "subspace_dim": 3,
                        "affinity_power": 1.0}},

@@ -46,13 +46,18 @@ def test_threshold_keeps_the_largest_entries_up_to_the_ratio():
     np.testing.assert_array_equal(threshold_coefficients(C, 1.0), C)
 
 
-def test_affinity_of_a_hand_checked_block_matrix():
-    # Blocks {0,1,2} (J - I, singular values 2, 1, 1) and {3,4} (3(J - I), singular values 3, 3).
-    # With K=2, d=1 the top r=3 singular vectors are the whole second block and (1,1,1)/sqrt(3):
-    # rows 0-2 of U all become (0, 0, 1) after normalising, rows 3 and 4 are orthonormal.
+def _two_blocks():
+    """Blocks {0,1,2} (J - I, singular values 2, 1, 1) and {3,4} (3(J - I), singular values 3, 3)."""
     C = np.zeros((5, 5))
     C[:3, :3] = 1 - np.eye(3)
     C[3:, 3:] = 3 * (1 - np.eye(2))
+    return C
+
+
+def test_affinity_of_a_hand_checked_block_matrix():
+    # With K=2, d=1 the top r=3 singular vectors of _two_blocks() are the whole second block and
+    # (1,1,1)/sqrt(3): rows 0-2 of U all become (0, 0, 1) after normalising, rows 3 and 4 are orthonormal.
+    C = _two_blocks()
     expected = np.zeros((5, 5))
     expected[:3, :3] = 1
     expected[3:, 3:] = np.eye(2)
@@ -60,6 +65,21 @@ def test_affinity_of_a_hand_checked_block_matrix():
     # An asymmetric C is symmetrised first.
     upper = np.triu(C) * 2
     np.testing.assert_allclose(subspace_affinity(upper, 2, 1, 2.0), expected, atol=1e-10)
+
+
+def test_affinity_with_the_coil20_codes_unit_diagonal():
+    # _two_blocks() with its diagonal set to 1: block {0,1,2} becomes J (singular value 3), block {3,4}
+    # [[1, 3], [3, 1]] (4 along (1, 1), 2 along (1, -1)), so rows 3 and 4 of U are (sqrt 2, +-1) / sqrt 3,
+    # whose inner product is 1/3: the affinity 3-4 becomes (1/3)^2 where the zero diagonal gave 0.
+    C = _two_blocks()
+    expected = np.zeros((5, 5))
+    expected[:3, :3] = 1
+    expected[3:, 3:] = [[1, 1 / 9], [1 / 9, 1]]
+    np.testing.assert_allclose(subspace_affinity(C, 2, 1, 2.0, unit_diagonal=True), expected, atol=1e-10)
+    # Whatever the learned diagonal, it is replaced.
+    np.testing.assert_allclose(
+        subspace_affinity(C + 5 * np.eye(5), 2, 1, 2.0, unit_diagonal=True), expected, atol=1e-10
+    )
 
 
 def test_union_of_subspaces_is_recovered_where_kmeans_fails(subspaces):
